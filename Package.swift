@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "FieldSync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fieldsync", targets: ["fieldsync"]),
+        .executable(name: "fieldsync-bench", targets: ["fieldsync-bench"]),
+        .library(name: "FieldSyncCore", targets: ["FieldSyncCore"]),
+        .library(name: "FieldSyncBundle", targets: ["FieldSyncBundle"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian, wrapped as system-library targets (module.modulemap + shim.h only).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+
+        // Values, schemas, changes and errors: pure Swift, no C module.
+        .target(name: "FieldSyncCore"),
+        // The bundle format: envelope (keys, signature, encryption, parts), archive, manifest and batch codec.
+        .target(
+            name: "FieldSyncBundle",
+            dependencies: [
+                "FieldSyncCore", "CArchive", "CSodium",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // SQLite connection and the site store.
+        .target(name: "FieldSyncSQLite", dependencies: ["FieldSyncCore", "FieldSyncBundle", "CSQLite"]),
+        .executableTarget(
+            name: "fieldsync",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "fieldsync-bench",
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "CArchive", "CSodium"]
+        ),
+        // Helpers shared by every test target: temporary directories, key fixtures, running the binary.
+        .target(
+            name: "FieldSyncTesting",
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "CArchive"],
+            path: "Sources/FieldSyncTesting"
+        ),
+        .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
+        .testTarget(name: "FieldSyncBundleTests", dependencies: ["FieldSyncBundle", "FieldSyncTesting", "CArchive"]),
+        .testTarget(
+            name: "FieldSyncCLITests",
+            dependencies: ["FieldSyncBundle", "FieldSyncSQLite", "FieldSyncTesting"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,208 @@
+import FieldSyncCore
+
+/// Encodes changes as lines of PostgreSQL `COPY` text format, appended to a byte buffer.
+///
+/// Each line holds six change columns (`op`, `version`, `origin`, `origin_seq`, `base_version`, `changed`)
+/// followed by the table's columns in schema order: tab-separated, `\N` for NULL, backslash escapes for
+/// backslash, tab, newline, carriage return and NUL. See `docs/bundle-format.md`.
+struct CopyTextEncoder {
+    let schema: TableSchema
+    private let types: [ColumnType]
+
+    init(schema: TableSchema) {
+        self.schema = schema
+        types = schema.columns.map(\.type)
+    }
+
+    /// Appends one change as one line.
+    ///
+    /// - Throws: ``BundleError`` with `.invalidArgument` when a value's kind cannot be carried by its column's type;
+    ///   the message names the table, column and origin sequence, never the value.
+    func append(_ change: Change, to out: inout [UInt8]) throws {
+        guard change.values.count == types.count else {
+            throw BundleError(
+                .invalidArgument,
+                "table '\(schema.name)': change \(change.origin)#\(change.originSequence) has \(change.values.count) "
+                    + "values for \(types.count) columns")
+        }
+        out.append(change.operation.rawValue.utf8.first!)
+        out.append(Self.tab)
+        if let version = change.version { Self.appendInteger(version, to: &out) } else { Self.appendNull(to: &out) }
+        out.append(Self.tab)
+        Self.appendEscaped(change.origin, to: &out)
+        out.append(Self.tab)
+        Self.appendInteger(change.originSequence, to: &out)
+        out.append(Self.tab)
+        Self.appendInteger(change.baseVersion, to: &out)
+        out.append(Self.tab)
+        if let changed = change.changedColumns { Self.appendColumnSet(changed, to: &out) } else { Self.appendNull(to: &out) }
+        for (index, value) in change.values.enumerated() {
+            out.append(Self.tab)
+            guard Self.append(value, as: types[index], to: &out) else {
+                throw BundleError(
+                    .invalidArgument,
+                    "table '\(schema.name)', column '\(schema.columns[index].name)': change "
+                        + "\(change.origin)#\(change.originSequence) holds a \(value.kindName) value, which a "
+                        + "\(types[index]) column cannot carry exactly")
+            }
+        }
+        out.append(Self.newline)
+    }
+
+    static let tab = UInt8(ascii: "\t")
+    static let newline = UInt8(ascii: "\n")
+    static let backslash = UInt8(ascii: "\\")
+
+    static func appendNull(to out: inout [UInt8]) {
+        out.append(backslash)
+        out.append(UInt8(ascii: "N"))
+    }
+
+    /// Appends `value` in the form its column type requires; false if the kind does not fit the type.
+    static func append(_ value: Value, as type: ColumnType, to out: inout [UInt8]) -> Bool {
+        switch (value, type) {
+        case (.null, _):
+            appendNull(to: &out)
+        case (.integer(let number), .integer), (.integer(let number), .real):
+            appendInteger(number, to: &out)
+        case (.integer(let number), .boolean):
+            guard number == 0 || number == 1 else { return false }
+            out.append(UInt8(ascii: number == 1 ? "t" : "f"))
+        case (.text(let text), .boolean):
+            switch text.lowercased() {
+            case "t", "true", "1": out.append(UInt8(ascii: "t"))
+            case "f", "false", "0": out.append(UInt8(ascii: "f"))
+            default: return false
+            }
+        case (.real(let number), .real):
+            appendReal(number, to: &out)
+        case (.blob(let bytes), .blob):
+            appendBlob(bytes, to: &out)
+        case (.text(let text), _) where type.isTextual:
+            appendEscaped(text, to: &out)
+        case (.integer(let number), _) where type.isTextual:
+            appendInteger(number, to: &out)
+        case (.real(let number), _) where type == .numeric || type == .text:
+            appendReal(number, to: &out)
+        case (.integer(let number), .any):
+            out.append(contentsOf: [UInt8(ascii: "i"), UInt8(ascii: ":")])
+            appendInteger(number, to: &out)
+        case (.real(let number), .any):
+            out.append(contentsOf: [UInt8(ascii: "r"), UInt8(ascii: ":")])
+            appendReal(number, to: &out)
+        case (.text(let text), .any):
+            out.append(contentsOf: [UInt8(ascii: "t"), UInt8(ascii: ":")])
+            appendEscaped(text, to: &out)
+        case (.blob(let bytes), .any):
+            out.append(contentsOf: [UInt8(ascii: "b"), UInt8(ascii: ":")])
+            appendBlob(bytes, to: &out)
+        default:
+            return false
+        }
+        return true
+    }
+
+    static func appendInteger(_ number: Int64, to out: inout [UInt8]) {
+        if number == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var magnitude = number.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while magnitude > 0 {
+                buffer[19 - count] = UInt8(truncatingIfNeeded: magnitude % 10) + 48
+                magnitude /= 10
+                count += 1
+            }
+            if number < 0 { out.append(UInt8(ascii: "-")) }
+            out.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    /// Shortest text that reads back to the same double; `Infinity`, `-Infinity` and `NaN` as PostgreSQL spells them.
+    static func appendReal(_ number: Double, to out: inout [UInt8]) {
+        if number.isNaN {
+            out.append(contentsOf: "NaN".utf8)
+        } else if number.isInfinite {
+            out.append(contentsOf: (number < 0 ? "-Infinity" : "Infinity").utf8)
+        } else {
+            out.append(contentsOf: number.description.utf8)
+        }
+    }
+
+    /// `\\x` followed by lowercase hex: PostgreSQL's bytea hex input, with its backslash escaped for COPY.
+    static func appendBlob(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.append(backslash)
+        out.append(backslash)
+        out.append(UInt8(ascii: "x"))
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { hex in
+            for byte in bytes {
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0f)])
+            }
+        }
+    }
+
+    static func appendColumnSet(_ set: ColumnSet, to out: inout [UInt8]) {
+        var bytes: [UInt8] = []
+        for word in set.words {
+            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        while bytes.count > 1 && bytes.last == 0 { bytes.removeLast() }
+        if bytes.isEmpty { bytes = [0] }
+        appendBlobHexOnly(bytes, to: &out)
+    }
+
+    private static func appendBlobHexOnly(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { hex in
+            for byte in bytes {
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0f)])
+            }
+        }
+    }
+
+    /// Appends text with COPY escapes for backslash, tab, newline, carriage return and NUL.
+    static func appendEscaped(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                guard byte < 32 || byte == backslash else { continue }
+                let escape: [UInt8]
+                switch byte {
+                case backslash: escape = [backslash, backslash]
+                case tab: escape = [backslash, UInt8(ascii: "t")]
+                case newline: escape = [backslash, UInt8(ascii: "n")]
+                case 13: escape = [backslash, UInt8(ascii: "r")]
+                case 0: escape = [backslash, UInt8(ascii: "0"), UInt8(ascii: "0"), UInt8(ascii: "0")]
+                default: continue
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                out.append(contentsOf: escape)
+                start = index + 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]))
+        }
+    }
+}
+
+extension Value {
+    /// The kind's name for error messages, never the content.
+    var kindName: String {
+        switch self {
+        case .null: "NULL"
+        case .integer: "integer"
+        case .real: "real"
+        case .text: "text"
+        case .blob: "blob"
+        }
+    }
+}

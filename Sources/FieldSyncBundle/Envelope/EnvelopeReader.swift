@@ -1,0 +1,304 @@
+import CSodium
+import FieldSyncCore
+import Foundation
+
+/// Opens the outer layer of a bundle: gathers its parts, checks signature and digests, then decrypts.
+///
+/// Nothing is decrypted or parsed beyond the signed header and trailer until ``verify(sender:)`` has passed.
+final class EnvelopeReader {
+    /// The parts, in part order.
+    let parts: [PartFile]
+    let header: BundleHeader
+    private(set) var verified = false
+
+    /// Groups the given part files into one bundle and checks that the set is complete.
+    ///
+    /// - Parameter paths: one path per part, in any order. Given one part of a split bundle, the other parts are
+    ///   looked for in the same directory.
+    /// - Throws: ``BundleError`` naming a foreign, duplicated or missing part.
+    init(paths: [String], findSiblings: Bool = true) throws {
+        guard let firstPath = paths.first else { throw BundleError(.invalidArgument, "no bundle file given") }
+        var found: [PartFile] = []
+        for path in paths { found.append(try PartFile(path: path)) }
+        let first = found[0]
+        if findSiblings, found.count < first.trailer.parts {
+            let directory = (firstPath as NSString).deletingLastPathComponent
+            let given = Set(paths.map { ($0 as NSString).standardizingPath })
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+            for name in names.sorted() where name.hasSuffix(".fsb") {
+                let path = directory.isEmpty ? name : "\(directory)/\(name)"
+                guard !given.contains((path as NSString).standardizingPath),
+                    let part = try? PartFile(path: path), part.headerBytes == first.headerBytes
+                else { continue }
+                found.append(part)
+            }
+        }
+        var byIndex: [Int: PartFile] = [:]
+        for part in found {
+            guard part.headerBytes == first.headerBytes else {
+                throw BundleError(
+                    .foreignPart,
+                    "part belongs to bundle \(part.header.bundleID) from \(part.header.sender), not to bundle "
+                        + "\(first.header.bundleID) from \(first.header.sender) (\(first.path))", path: part.path)
+            }
+            guard part.trailer.parts == first.trailer.parts else {
+                throw BundleError(
+                    .foreignPart, "part says the bundle has \(part.trailer.parts) parts, but \(first.path) says "
+                        + "\(first.trailer.parts)", path: part.path)
+            }
+            if let existing = byIndex[part.trailer.part] {
+                guard existing.trailerBytes == part.trailerBytes, existing.signature == part.signature else {
+                    throw BundleError(
+                        .duplicatePart, "part \(part.trailer.part) of bundle \(first.header.bundleID) is given twice "
+                            + "with different content (also \(existing.path))", path: part.path)
+                }
+                continue
+            }
+            byIndex[part.trailer.part] = part
+        }
+        let count = first.trailer.parts
+        let missing = (1...count).filter { byIndex[$0] == nil }
+        guard missing.isEmpty else {
+            let list = missing.map { "part \($0) of \(count)" }.joined(separator: ", ")
+            throw BundleError(
+                .missingPart, "bundle \(first.header.bundleID) from \(first.header.sender) is incomplete: missing \(list)",
+                path: first.path)
+        }
+        parts = (1...count).map { byIndex[$0]! }
+        header = first.header
+        try Self.checkVersion(header, path: first.path)
+    }
+
+    /// Refuses a newer format version or a required capability this FieldSync lacks.
+    static func checkVersion(_ header: BundleHeader, path: String) throws {
+        guard header.format == BundleHeader.formatName else {
+            throw BundleError(.notABundle, "not a FieldSync bundle (format '\(header.format)')", path: path)
+        }
+        guard header.version <= BundleHeader.currentVersion else {
+            throw BundleError(
+                .unsupportedVersion,
+                "bundle format version \(header.version) is newer than this FieldSync reads "
+                    + "(\(BundleHeader.currentVersion)); upgrade FieldSync", path: path)
+        }
+        let unknown = header.requires.filter { !BundleHeader.knownCapabilities.contains($0) }
+        guard unknown.isEmpty else {
+            throw BundleError(
+                .unknownCapability,
+                "bundle requires capability \(unknown.map { "'\($0)'" }.joined(separator: ", ")) that this FieldSync "
+                    + "does not support; upgrade FieldSync", path: path)
+        }
+    }
+
+    /// Total size of the part files in bytes.
+    var totalSize: Int64 { parts.reduce(0) { $0 + $1.size } }
+
+    /// Checks each part's signature against `sender`, then every part's ciphertext digest and the whole digest.
+    ///
+    /// - Throws: ``BundleError`` with `.unknownSender`/`.keyEpoch` for the wrong key, `.badSignature`, or
+    ///   `.digestMismatch` naming the part.
+    func verify(sender: PublicIdentity) throws {
+        guard sender.id == header.sender else {
+            throw BundleError(
+                .unknownSender, "bundle is from '\(header.sender)', but the public key given is for '\(sender.id)'",
+                path: parts[0].path)
+        }
+        guard sender.epoch == header.keyEpoch else {
+            throw BundleError(
+                .keyEpoch,
+                "bundle was signed with key epoch \(header.keyEpoch) of '\(header.sender)', but the known key is "
+                    + "epoch \(sender.epoch)", path: parts[0].path)
+        }
+        for part in parts {
+            let message = PartFraming.signedMessage(header: part.headerBytes, trailer: part.trailerBytes)
+            guard sender.verify(signature: part.signature, message: message) else {
+                throw BundleError(
+                    .badSignature,
+                    "bad signature: the header or trailer was altered, or '\(header.sender)' did not sign it",
+                    path: part.path)
+            }
+        }
+        let total = Digest()
+        var totalLength: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        for part in parts {
+            let digest = Digest()
+            try part.file.seek(to: part.ciphertextOffset)
+            var remaining = part.ciphertextLength
+            while remaining > 0 {
+                let want = Int(min(Int64(buffer.count), remaining))
+                let got = try buffer.withUnsafeMutableBytes { (raw) throws in
+                    try part.file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
+                }
+                guard got == want else {
+                    throw BundleError(.truncated, "the part changed while it was being read", path: part.path)
+                }
+                buffer.withUnsafeBytes {
+                    let slice = UnsafeRawBufferPointer(rebasing: $0[0..<got])
+                    digest.update(slice)
+                    total.update(slice)
+                }
+                remaining -= Int64(got)
+            }
+            totalLength += part.ciphertextLength
+            guard digest.finalHex() == part.trailer.digest else {
+                throw BundleError(
+                    .digestMismatch,
+                    "part \(part.trailer.part) of \(parts.count): the ciphertext does not match its signed digest "
+                        + "(the file was altered or damaged)", path: part.path)
+            }
+        }
+        guard totalLength == parts[0].trailer.totalLength, total.finalHex() == parts[0].trailer.totalDigest else {
+            throw BundleError(
+                .digestMismatch, "the parts together do not match the signed digest of the whole bundle",
+                path: parts[0].path)
+        }
+        verified = true
+    }
+
+    /// Unwraps the content key with the recipient's keys and returns the decrypting plaintext stream.
+    ///
+    /// Must follow a successful ``verify(sender:)``.
+    func open(recipient keys: NodeKeys) throws -> PlaintextStream {
+        precondition(verified, "verify(sender:) must succeed before a bundle is decrypted")
+        guard keys.id == header.recipient else {
+            throw BundleError(
+                .wrongRecipient, "bundle is addressed to '\(header.recipient)', not to '\(keys.id)'",
+                path: parts[0].path)
+        }
+        guard keys.epoch == header.recipientKeyEpoch else {
+            throw BundleError(
+                .wrongRecipient,
+                "bundle was encrypted to key epoch \(header.recipientKeyEpoch) of '\(header.recipient)', "
+                    + "but this key is epoch \(keys.epoch)", path: parts[0].path)
+        }
+        guard let sealed = Base64.decode(
+            header.contentKey,
+            count: Int(crypto_secretstream_xchacha20poly1305_keybytes()) + Int(crypto_box_sealbytes()))
+        else {
+            throw BundleError(.notABundle, "the wrapped content key is malformed", path: parts[0].path)
+        }
+        let contentKey: SecureBytes
+        do {
+            contentKey = try keys.openSealed(sealed, count: Int(crypto_secretstream_xchacha20poly1305_keybytes()))
+        } catch {
+            throw (error as? BundleError)?.at(parts[0].path) ?? error
+        }
+        return try PlaintextStream(parts: parts, key: contentKey, chunkSize: header.chunkSize)
+    }
+}
+
+/// Decrypts the ciphertext of all parts, chunk by chunk, in bounded memory.
+///
+/// Rejects a stream that ends before a FINAL-tagged chunk (truncated), any byte after it (trailing data), and any
+/// chunk that fails authentication (tampered chunk N).
+final class PlaintextStream {
+    private let parts: [PartFile]
+    private var partIndex = 0
+    private var remainingInPart: Int64
+    private var state = crypto_secretstream_xchacha20poly1305_state()
+    private var cipherChunk: [UInt8]
+    private(set) var chunk: [UInt8]
+    private var chunkOffset = 0
+    private var chunkNumber = 0
+    private(set) var finished = false
+    /// Ciphertext bytes consumed so far.
+    private(set) var ciphertextConsumed: Int64 = 0
+
+    init(parts: [PartFile], key: SecureBytes, chunkSize: Int) throws {
+        guard (1024...(1 << 24)).contains(chunkSize) else {
+            throw BundleError(.notABundle, "chunk size \(chunkSize) is outside the allowed range", path: parts[0].path)
+        }
+        self.parts = parts
+        remainingInPart = parts[0].ciphertextLength
+        try parts[0].file.seek(to: parts[0].ciphertextOffset)
+        cipherChunk = [UInt8](repeating: 0, count: chunkSize + Int(crypto_secretstream_xchacha20poly1305_abytes()))
+        chunk = [UInt8](repeating: 0, count: chunkSize)
+        chunk.removeAll(keepingCapacity: true)
+        var streamHeader = [UInt8](repeating: 0, count: Int(crypto_secretstream_xchacha20poly1305_headerbytes()))
+        let got = try streamHeader.withUnsafeMutableBytes { (raw) throws in try readCiphertext(into: raw) }
+        guard got == streamHeader.count else {
+            throw BundleError(.truncated, "the bundle is truncated: no encryption header", path: parts[0].path)
+        }
+        let result = key.withBytes { keyBytes in
+            crypto_secretstream_xchacha20poly1305_init_pull(&state, streamHeader,
+                                                            keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        guard result == 0 else {
+            throw BundleError(.tamperedChunk, "the encryption header is invalid", path: parts[0].path)
+        }
+    }
+
+    /// Copies up to `buffer.count` plaintext bytes; returns 0 only at the authenticated end of the stream.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while chunkOffset == chunk.count {
+            guard try nextChunk() else { return 0 }
+        }
+        let count = min(buffer.count, chunk.count - chunkOffset)
+        chunk.withUnsafeBytes { source in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + chunkOffset, byteCount: count)
+        }
+        chunkOffset += count
+        return count
+    }
+
+    /// Decrypts the next chunk into `chunk` (it may be empty); returns false once the FINAL chunk has been read.
+    func nextChunk() throws -> Bool {
+        chunk.removeAll(keepingCapacity: true)
+        chunkOffset = 0
+        if finished { return false }
+        let got = try cipherChunk.withUnsafeMutableBytes { (raw) throws in try readCiphertext(into: raw) }
+        chunkNumber += 1
+        let path = parts[min(partIndex, parts.count - 1)].path
+        guard got > Int(crypto_secretstream_xchacha20poly1305_abytes()) - 1 else {
+            throw BundleError(
+                .truncated, "the bundle is truncated: the encrypted stream ends before its final chunk "
+                    + "(chunk \(chunkNumber) missing)", path: path)
+        }
+        var tag: UInt8 = 0
+        var length: UInt64 = 0
+        let capacity = chunk.capacity
+        chunk = [UInt8](unsafeUninitializedCapacity: capacity) { out, initialised in
+            let result = crypto_secretstream_xchacha20poly1305_pull(
+                &state, out.baseAddress, &length, &tag, cipherChunk, UInt64(got), nil, 0)
+            initialised = result == 0 ? Int(length) : 0
+            if result != 0 { tag = 0xff }
+        }
+        guard tag != 0xff else {
+            throw BundleError(
+                .tamperedChunk, "chunk \(chunkNumber) failed authentication: the bundle was altered or damaged",
+                path: path)
+        }
+        if tag == crypto_secretstream_xchacha20poly1305_tag_final() {
+            finished = true
+            var probe = [UInt8](repeating: 0, count: 1)
+            let extra = try probe.withUnsafeMutableBytes { (raw) throws in try readCiphertext(into: raw) }
+            guard extra == 0 else {
+                throw BundleError(.trailingData, "encrypted data follows the final chunk (chunk \(chunkNumber))", path: path)
+            }
+        }
+        return true
+    }
+
+    /// Reads ciphertext across part boundaries; fills `buffer` unless the ciphertext ends.
+    private func readCiphertext(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var total = 0
+        while total < buffer.count && partIndex < parts.count {
+            if remainingInPart == 0 {
+                partIndex += 1
+                guard partIndex < parts.count else { break }
+                remainingInPart = parts[partIndex].ciphertextLength
+                try parts[partIndex].file.seek(to: parts[partIndex].ciphertextOffset)
+                continue
+            }
+            let want = Int(min(Int64(buffer.count - total), remainingInPart))
+            let got = try parts[partIndex].file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<total + want]))
+            guard got == want else {
+                throw BundleError(.truncated, "the part changed while it was being read", path: parts[partIndex].path)
+            }
+            total += got
+            remainingInPart -= Int64(got)
+        }
+        ciphertextConsumed += Int64(total)
+        return total
+    }
+}

@@ -1,0 +1,82 @@
+/// One column of a synced table.
+public struct Column: Sendable, Hashable, Codable {
+    public var name: String
+    public var type: ColumnType
+    public var nullable: Bool
+
+    public init(name: String, type: ColumnType, nullable: Bool = true) {
+        self.name = name
+        self.type = type
+        self.nullable = nullable
+    }
+}
+
+/// The shape of a synced table: its columns in order and its primary key.
+///
+/// Every change batch names a schema, and every row of the batch has one value per column in this order.
+public struct TableSchema: Sendable, Hashable, Codable {
+    public var name: String
+    public var columns: [Column]
+    /// Names of the primary-key columns, in key order.
+    public var primaryKey: [String]
+
+    /// Creates a schema after checking it: valid unique names, at least one column, a primary key made of
+    /// existing columns.
+    ///
+    /// - Throws: ``SchemaError`` naming the table and column at fault.
+    public init(name: String, columns: [Column], primaryKey: [String]) throws(SchemaError) {
+        self.name = name
+        self.columns = columns
+        self.primaryKey = primaryKey
+        try validate()
+    }
+
+    /// Checks the rules of ``init(name:columns:primaryKey:)``; used again after decoding from a file.
+    public func validate() throws(SchemaError) {
+        guard Identifier.isValidSQLName(name) else {
+            throw SchemaError(.invalidName, table: name, message: "table name '\(name)' is not a valid SQL name")
+        }
+        guard !columns.isEmpty else {
+            throw SchemaError(.invalidName, table: name, message: "table '\(name)' has no columns")
+        }
+        var seen = Set<String>()
+        for column in columns {
+            guard Identifier.isValidSQLName(column.name) else {
+                throw SchemaError(
+                    .invalidName, table: name, column: column.name,
+                    message: "column name '\(column.name)' of table '\(name)' is not a valid SQL name")
+            }
+            guard seen.insert(column.name.lowercased()).inserted else {
+                throw SchemaError(
+                    .duplicateColumn, table: name, column: column.name,
+                    message: "table '\(name)' has column '\(column.name)' twice")
+            }
+        }
+        guard !primaryKey.isEmpty else {
+            throw SchemaError(.missingPrimaryKey, table: name, message: "table '\(name)' has no primary key")
+        }
+        for key in primaryKey where columnIndex(named: key) == nil {
+            throw SchemaError(
+                .missingPrimaryKey, table: name, column: key,
+                message: "primary-key column '\(key)' is not a column of table '\(name)'")
+        }
+    }
+
+    /// The position of the column called `name`, or `nil`.
+    public func columnIndex(named name: String) -> Int? {
+        columns.firstIndex { $0.name == name }
+    }
+
+    /// Positions of the primary-key columns, in key order.
+    public var primaryKeyIndexes: [Int] {
+        primaryKey.compactMap { columnIndex(named: $0) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        columns = try container.decode([Column].self, forKey: .columns)
+        primaryKey = try container.decode([String].self, forKey: .primaryKey)
+        try validate()
+    }
+}
