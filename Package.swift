@@ -33,10 +33,22 @@ let package = Package(
         ),
         // SQLite connection and the site store.
         .target(name: "FieldSyncSQLite", dependencies: ["FieldSyncCore", "FieldSyncBundle", "CSQLite"]),
+        // The hub's exchange logic over any hub store.
+        .target(
+            name: "FieldSyncHub",
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The site's exchange logic over its SQLite store.
+        .target(
+            name: "FieldSyncSite",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "fieldsync",
             dependencies: [
-                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite",
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

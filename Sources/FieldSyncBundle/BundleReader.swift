@@ -209,3 +209,5 @@ public struct ChangeBatch: Sendable {
         return result
     }
 }
+
+extension ChangeBatch: ChangeBatchSource {}

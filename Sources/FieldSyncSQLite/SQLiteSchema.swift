@@ -112,3 +112,29 @@ extension String {
         return String(text)
     }
 }
+
+extension SQLiteSchema {
+    /// `schemas` ordered so that a table comes after the tables its foreign keys reference (parents first);
+    /// otherwise by name. Cycles keep their name order.
+    public static func ordered(_ schemas: [TableSchema], connection: SQLiteConnection) throws -> [TableSchema] {
+        let names = Set(schemas.map(\.name))
+        var parents: [String: Set<String>] = [:]
+        for schema in schemas {
+            let rows = try connection.query("SELECT \"table\" FROM pragma_foreign_key_list(?)", [.text(schema.name)])
+            parents[schema.name] = Set(rows.compactMap { row -> String? in
+                guard case .text(let parent) = row[0], parent != schema.name, names.contains(parent) else { return nil }
+                return parent
+            })
+        }
+        var result: [TableSchema] = []
+        var placed = Set<String>()
+        var remaining = schemas.sorted { $0.name < $1.name }
+        while !remaining.isEmpty {
+            let index = remaining.firstIndex { parents[$0.name, default: []].isSubset(of: placed) } ?? 0
+            let next = remaining.remove(at: index)
+            result.append(next)
+            placed.insert(next.name)
+        }
+        return result
+    }
+}

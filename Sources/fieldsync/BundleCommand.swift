@@ -5,8 +5,8 @@ import Foundation
 struct BundleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bundle",
-        abstract: "Inspect and verify bundle files.",
-        subcommands: [Inspect.self, Verify.self]
+        abstract: "Write, apply, inspect and verify bundles.",
+        subcommands: [Export.self, Import.self, Inspect.self, Verify.self]
     )
 
     struct Inspect: ParsableCommand {

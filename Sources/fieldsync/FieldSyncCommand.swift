@@ -10,6 +10,6 @@ struct FieldSyncCommand: ParsableCommand {
             encrypted to the recipient, that travel over HTTP, a drop folder or a USB stick.
             """,
         version: "0.1.0",
-        subcommands: [KeysCommand.self, BundleCommand.self, DemoCommand.self]
+        subcommands: [KeysCommand.self, HubCommand.self, SiteCommand.self, BundleCommand.self, StatusCommand.self, DemoCommand.self]
     )
 }

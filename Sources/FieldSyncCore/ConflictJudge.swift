@@ -1,0 +1,64 @@
+/// The hub's current state of one row, as conflict detection needs it.
+public struct HubRowState: Sendable {
+    /// The row's values in schema order (for a tombstone: the last values it had).
+    public var values: [Value]
+    /// The hub version that last changed the row.
+    public var version: Int64
+    /// The node whose change made that version; `nil` when it was made at the hub itself.
+    public var origin: String?
+    /// Whether the row is a tombstone.
+    public var deleted: Bool
+
+    public init(values: [Value], version: Int64, origin: String?, deleted: Bool) {
+        self.values = values
+        self.version = version
+        self.origin = origin
+        self.deleted = deleted
+    }
+}
+
+/// Decides what an incoming change does to the hub's row.
+///
+/// A conflict is: the hub's row changed since the version the change was based on, by another origin, and the
+/// values differ. Identical edits are not conflicts; a change that would leave the row as it is does nothing.
+public enum ConflictJudge {
+    /// The outcome for one incoming change.
+    public enum Decision: Sendable, Equatable {
+        /// Write the change (insert, update or tombstone).
+        case apply
+        /// The hub's row already holds what the change says; nothing to write.
+        case unchanged
+        /// The hub's row changed meanwhile by someone else and differs: a conflict.
+        case conflict
+    }
+
+    /// Judges `change` against the hub's current row (`nil` if the hub has never had the row).
+    ///
+    /// - Parameter schema: the table's schema; its primary-key columns are ignored when comparing values.
+    public static func judge(_ change: Change, hub: HubRowState?, schema: TableSchema) -> Decision {
+        guard let hub else {
+            return change.operation == .delete ? .unchanged : .apply
+        }
+        if sameResult(change, hub: hub, schema: schema) { return .unchanged }
+        let changedSinceBase = hub.version > change.baseVersion
+        let bySomeoneElse = hub.origin != change.origin
+        return changedSinceBase && bySomeoneElse ? .conflict : .apply
+    }
+
+    /// Whether applying `change` would leave the hub's row as it already is.
+    static func sameResult(_ change: Change, hub: HubRowState, schema: TableSchema) -> Bool {
+        switch change.operation {
+        case .delete:
+            return hub.deleted
+        case .insert, .update:
+            guard !hub.deleted else { return false }
+            for index in 0..<schema.columns.count {
+                if let changed = change.changedColumns, !changed.contains(index) { continue }
+                guard index < hub.values.count, change.values[index].isSameValue(as: hub.values[index]) else {
+                    return false
+                }
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,159 @@
+/// A batch of changes to one table, read from an incoming bundle.
+public protocol ChangeBatchSource {
+    /// The sender's schema of the table.
+    var schema: TableSchema { get }
+    /// Calls `body` with each change in order; returns how many.
+    @discardableResult
+    func forEach(_ body: (Change) throws -> Void) throws -> Int
+}
+
+/// A verified, decrypted bundle from a site, ready to be applied by a hub store.
+public struct IncomingBundle {
+    public var bundleID: String
+    public var site: String
+    public var sequence: UInt64
+    public var prerequisites: [String: Int64]
+    public var properties: [String: String]
+    /// The file the bundle came from, for messages and the log.
+    public var source: String
+    /// The next batch, or `nil` once every batch has been read and the bundle's index checked.
+    public var nextBatch: () throws -> (any ChangeBatchSource)?
+
+    public init(
+        bundleID: String, site: String, sequence: UInt64, prerequisites: [String: Int64],
+        properties: [String: String], source: String, nextBatch: @escaping () throws -> (any ChangeBatchSource)?
+    ) {
+        self.bundleID = bundleID
+        self.site = site
+        self.sequence = sequence
+        self.prerequisites = prerequisites
+        self.properties = properties
+        self.source = source
+        self.nextBatch = nextBatch
+    }
+}
+
+/// What ingesting one site bundle did.
+public struct IngestReport: Sendable, Codable {
+    public enum Status: String, Sendable, Codable {
+        case applied
+        /// This very bundle was applied before; nothing changed.
+        case alreadyApplied = "already_applied"
+        /// A newer bundle from the same site was applied already and carried everything this one does.
+        case superseded
+    }
+
+    public var status: Status
+    public var site: String
+    public var bundleID: String
+    public var sequence: UInt64
+    /// Bundles from the site that never arrived (nothing is lost: this one carries their changes).
+    public var missedSequences: ClosedRange<UInt64>?
+    public var applied = 0
+    /// Changes that matched the hub's row already.
+    public var unchanged = 0
+    /// Changes applied from an earlier bundle.
+    public var alreadyApplied = 0
+    public var conflicts = 0
+    public var rejected = 0
+
+    public init(status: Status, site: String, bundleID: String, sequence: UInt64) {
+        self.status = status
+        self.site = site
+        self.bundleID = bundleID
+        self.sequence = sequence
+    }
+}
+
+/// What a return bundle to one site will hold, fixed before its rows are read.
+public struct ReturnPlan: Sendable {
+    public var site: String
+    public var sequence: UInt64
+    public var tables: [TableSchema]
+    public var prerequisites: [String: Int64]
+    public var properties: [String: String]
+    /// Hub changes after this version and up to ``throughVersion`` go in the bundle.
+    public var afterVersion: Int64
+    public var throughVersion: Int64
+    public var outcomes: [RowOutcome]
+
+    public init(
+        site: String, sequence: UInt64, tables: [TableSchema], prerequisites: [String: Int64],
+        properties: [String: String], afterVersion: Int64, throughVersion: Int64, outcomes: [RowOutcome]
+    ) {
+        self.site = site
+        self.sequence = sequence
+        self.tables = tables
+        self.prerequisites = prerequisites
+        self.properties = properties
+        self.afterVersion = afterVersion
+        self.throughVersion = throughVersion
+        self.outcomes = outcomes
+    }
+}
+
+/// A registered site as the hub sees it.
+public struct SiteRecord: Sendable, Codable {
+    public var id: String
+    public var name: String
+    /// The site's one-line public identity.
+    public var publicKey: String
+    public var registeredAt: String
+    public var lastSequence: Int64
+    public var appliedThrough: Int64
+    public var lastReceivedAt: String?
+    public var lastReturnSequence: Int64
+    public var lastReturnAt: String?
+    public var ackedHubVersion: Int64
+    /// Hub changes in the site's scope it has not acknowledged yet.
+    public var pendingRows: Int64
+    public var conflicts: Int64
+    public var rejected: Int64
+
+    public init(
+        id: String, name: String, publicKey: String, registeredAt: String, lastSequence: Int64,
+        appliedThrough: Int64, lastReceivedAt: String?, lastReturnSequence: Int64, lastReturnAt: String?,
+        ackedHubVersion: Int64, pendingRows: Int64, conflicts: Int64, rejected: Int64
+    ) {
+        self.id = id
+        self.name = name
+        self.publicKey = publicKey
+        self.registeredAt = registeredAt
+        self.lastSequence = lastSequence
+        self.appliedThrough = appliedThrough
+        self.lastReceivedAt = lastReceivedAt
+        self.lastReturnSequence = lastReturnSequence
+        self.lastReturnAt = lastReturnAt
+        self.ackedHubVersion = ackedHubVersion
+        self.pendingRows = pendingRows
+        self.conflicts = conflicts
+        self.rejected = rejected
+    }
+}
+
+/// The hub's storage: synced tables with version stamping, registered sites and their positions, conflicts and
+/// set-aside rows. Implemented by the embedded SQLite store and the PostgreSQL store, with the same behaviour.
+public protocol HubStore: AnyObject {
+    /// The hub's node id.
+    var hubID: String { get }
+
+    /// Registers a site, or updates its name and key if already registered.
+    func registerSite(id: String, name: String, publicKey: String) throws
+    /// Every registered site with its positions and counts.
+    func sites() throws -> [SiteRecord]
+    /// Declares a synced table: creates it from `schema`, or (with `nil`) adopts the existing table `name`.
+    @discardableResult
+    func addTable(name: String, schema: TableSchema?) throws -> TableSchema
+    /// The synced tables in apply order.
+    func tables() throws -> [TableSchema]
+
+    /// Applies a site's bundle in one transaction: idempotent, with conflict detection and rows set aside.
+    func ingest(_ bundle: IncomingBundle) throws -> IngestReport
+
+    /// Fixes the contents of the next return bundle for `site`.
+    func planReturn(for site: String) throws -> ReturnPlan
+    /// Streams the plan's changes to `emit` in table order; returns how many.
+    func streamReturn(_ plan: ReturnPlan, into emit: (Change, String) throws -> Void) throws -> Int
+    /// Records that the return bundle for `plan` was written.
+    func recordReturn(_ plan: ReturnPlan, bundleID: String, rows: Int) throws
+}

@@ -1,0 +1,133 @@
+import FieldSyncCore
+import Foundation
+
+extension SQLiteHubStore {
+    /// Fixes what the next return bundle to `site` holds: the hub's changes after what the site has acknowledged up
+    /// to the current version, the acknowledgement of the site's bundles, and the outcomes of its rows that the
+    /// site has not yet received.
+    public func planReturn(for site: String) throws -> ReturnPlan {
+        guard let row = try connection.query(
+            "SELECT last_sequence, applied_through, acked_hub_version, acked_return, last_return_sequence "
+                + "FROM _fieldsync_sites WHERE site_id = ?", [.text(site)]
+        ).first else {
+            throw StoreError(.notFound, "site '\(site)' is not registered at this hub", location: connection.path)
+        }
+        let ackedReturn = row[3].integerValue ?? 0
+        let through = try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1")
+        var outcomes: [RowOutcome] = []
+        for outcome in try connection.query(
+            "SELECT id, tbl, pk, origin_seq FROM _fieldsync_conflicts WHERE site_id = ? "
+                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
+        {
+            outcomes.append(RowOutcome(
+                kind: .conflictHubKept, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
+                originSequence: outcome[3].integerValue ?? 0, id: outcome[0].integerValue ?? 0,
+                reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
+        }
+        for outcome in try connection.query(
+            "SELECT id, tbl, pk, origin_seq, reason FROM _fieldsync_rejected WHERE site_id = ? "
+                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
+        {
+            outcomes.append(RowOutcome(
+                kind: .rejected, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
+                originSequence: outcome[3].integerValue ?? 0, id: outcome[0].integerValue ?? 0,
+                reason: outcome[4].textValue ?? ""))
+        }
+        var properties = [
+            SyncProperty.acknowledgedChange: String(row[1].integerValue ?? 0),
+            SyncProperty.throughVersion: String(through),
+        ]
+        if !outcomes.isEmpty {
+            properties[SyncProperty.outcomes] = String(decoding: try JSONEncoder().encode(outcomes), as: UTF8.self)
+        }
+        return ReturnPlan(
+            site: site, sequence: UInt64((row[4].integerValue ?? 0) + 1), tables: try tables(),
+            prerequisites: [SyncProperty.acknowledgedSequence: row[0].integerValue ?? 0], properties: properties,
+            afterVersion: row[2].integerValue ?? 0, throughVersion: through, outcomes: outcomes)
+    }
+
+    /// Streams the plan's changes: per table in order, every row whose version lies in the plan's range and was not
+    /// made by the site itself, then the current state of each row with an outcome that the range did not carry.
+    public func streamReturn(_ plan: ReturnPlan, into emit: (Change, String) throws -> Void) throws -> Int {
+        var count = 0
+        for schema in plan.tables {
+            let table = Identifier.quoted(schema.name)
+            let selection = "SELECT \(SQLText.columnList(schema)), sync_version, sync_deleted, sync_origin_client "
+                + "FROM \(table)"
+            let range = try connection.prepare(
+                "\(selection) WHERE sync_version > ? AND sync_version <= ? "
+                    + "AND (sync_origin_client IS NULL OR sync_origin_client <> ?) ORDER BY sync_version")
+            try range.bind([.integer(plan.afterVersion), .integer(plan.throughVersion), .text(plan.site)])
+            while try range.step() {
+                try emit(change(from: range.row(), schema: schema), schema.name)
+                count += 1
+            }
+            let outcomes = plan.outcomes.filter { $0.table == schema.name }
+            guard !outcomes.isEmpty else { continue }
+            let lookup = try connection.prepare("\(selection) WHERE \(SQLText.keyMatch(schema, parameter: 1))")
+            let keyValues = try connection.prepare(
+                "SELECT " + schema.primaryKey.indices.map { "json_extract(?1, '$[\($0)]')" }.joined(separator: ", "))
+            var sent = Set<String>()
+            for outcome in outcomes where sent.insert(outcome.key).inserted {
+                try lookup.bind([.text(outcome.key)])
+                if try lookup.step() {
+                    let row = lookup.row()
+                    let version = row[schema.columns.count].integerValue ?? 0
+                    let origin = row[schema.columns.count + 2].textValue
+                    let carried = version > plan.afterVersion && version <= plan.throughVersion && origin != plan.site
+                    if !carried {
+                        try emit(change(from: row, schema: schema), schema.name)
+                        count += 1
+                    }
+                } else {
+                    // The hub never had the row: a tombstone brings the site back in step.
+                    try keyValues.bind([.text(outcome.key)])
+                    _ = try keyValues.step()
+                    var values = [Value](repeating: .null, count: schema.columns.count)
+                    for (position, column) in schema.primaryKeyIndexes.enumerated() {
+                        values[column] = keyValues.value(at: position)
+                    }
+                    try emit(
+                        Change(operation: .delete, origin: hubID, originSequence: plan.throughVersion,
+                               version: plan.throughVersion, values: values), schema.name)
+                    count += 1
+                }
+                lookup.reset()
+            }
+        }
+        return count
+    }
+
+    /// Records that the return bundle for `plan` was written, so the next one takes the next sequence.
+    public func recordReturn(_ plan: ReturnPlan, bundleID: String, rows: Int) throws {
+        try connection.withTransaction {
+            let sequence = Value.integer(Int64(plan.sequence))
+            try connection.run(
+                "UPDATE _fieldsync_sites SET last_return_sequence = max(last_return_sequence, ?), last_return_at = ? "
+                    + "WHERE site_id = ?", [sequence, .text(nowText()), .text(plan.site)])
+            for outcome in plan.outcomes {
+                let table = outcome.kind == .rejected ? "_fieldsync_rejected" : "_fieldsync_conflicts"
+                try connection.run(
+                    "UPDATE \(table) SET return_sequence = ? WHERE id = ? AND return_sequence IS NULL",
+                    [sequence, .integer(outcome.id)])
+            }
+            try connection.run(
+                "INSERT INTO _fieldsync_bundles (bundle_id, site_id, sequence, direction, status, rows, at) "
+                    + "VALUES (?, ?, ?, 'out', 'written', ?, ?)",
+                [.text(bundleID), .text(plan.site), sequence, .integer(Int64(rows)), .text(nowText())])
+            try log(site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
+                    message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
+                        + "\(plan.throughVersion), \(plan.outcomes.count) outcomes")
+        }
+    }
+
+    /// A hub row (columns, then version, deleted flag and origin) as a change for a return bundle.
+    private func change(from row: [Value], schema: TableSchema) -> Change {
+        let count = schema.columns.count
+        let version = row[count].integerValue ?? 0
+        return Change(
+            operation: row[count + 1].integerValue == 1 ? .delete : .update,
+            origin: row[count + 2].textValue ?? hubID, originSequence: version, version: version,
+            values: Array(row[0..<count]))
+    }
+}

@@ -1,0 +1,256 @@
+import FieldSyncCore
+import Foundation
+
+/// The embedded hub store: synced tables and FieldSync's bookkeeping in one SQLite file.
+///
+/// Every synced table gets four columns, as on the PostgreSQL hub: `sync_version` (stamped from the hub's version
+/// counter by triggers on every insert and every update that changes a value), `sync_modified_at`, `sync_deleted`
+/// (deletes become tombstones, including a `DELETE` typed by staff in the `sqlite3` shell) and
+/// `sync_origin_client` (the site whose change made the version; NULL for changes made at the hub).
+public final class SQLiteHubStore: HubStore {
+    public let connection: SQLiteConnection
+    public let hubID: String
+
+    /// Opens an existing hub store.
+    public init(path: String) throws {
+        connection = try SQLiteConnection(path: path, create: false)
+        guard try connection.scalar(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_fieldsync_hub'") != nil,
+            let id = try connection.text("SELECT value FROM _fieldsync_hub WHERE key = 'hub_id'")
+        else {
+            throw StoreError(.invalidState, "not a FieldSync hub store; run 'fieldsync hub init' first", location: path)
+        }
+        hubID = id
+    }
+
+    /// Creates the bookkeeping of a hub store at `path` (the file may hold tables already). Harmless to repeat.
+    @discardableResult
+    public static func create(path: String, hubID: String) throws -> SQLiteHubStore {
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA journal_mode = WAL")
+        try connection.withTransaction {
+            try connection.execute(bookkeepingSchema)
+            if let existing = try connection.text("SELECT value FROM _fieldsync_hub WHERE key = 'hub_id'"),
+                existing != hubID
+            {
+                throw StoreError(.invalidState, "this store belongs to hub '\(existing)', not '\(hubID)'", location: path)
+            }
+            try connection.run(
+                "INSERT INTO _fieldsync_hub (key, value) VALUES ('hub_id', ?) ON CONFLICT (key) DO NOTHING",
+                [.text(hubID)])
+        }
+        return try SQLiteHubStore(path: path)
+    }
+
+    static let bookkeepingSchema = """
+        CREATE TABLE IF NOT EXISTS _fieldsync_hub (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_counter (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+        INSERT INTO _fieldsync_counter (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+        CREATE TABLE IF NOT EXISTS _fieldsync_applying (origin TEXT);
+        CREATE TABLE IF NOT EXISTS _fieldsync_tables (
+            name TEXT PRIMARY KEY, schema_json TEXT NOT NULL, position INTEGER NOT NULL,
+            direction TEXT NOT NULL DEFAULT 'bidirectional') WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_sites (
+            site_id TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL, registered_at TEXT NOT NULL,
+            last_sequence INTEGER NOT NULL DEFAULT 0, last_bundle TEXT, applied_through INTEGER NOT NULL DEFAULT 0,
+            acked_hub_version INTEGER NOT NULL DEFAULT 0, acked_return INTEGER NOT NULL DEFAULT 0,
+            last_received_at TEXT, last_return_sequence INTEGER NOT NULL DEFAULT 0, last_return_at TEXT)
+            WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_bundles (
+            bundle_id TEXT PRIMARY KEY, site_id TEXT NOT NULL, sequence INTEGER NOT NULL, direction TEXT NOT NULL,
+            status TEXT NOT NULL, rows INTEGER NOT NULL DEFAULT 0, conflicts INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_conflicts (
+            id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
+            origin_seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, base_version INTEGER NOT NULL,
+            hub_version INTEGER NOT NULL, hub_origin TEXT, incoming TEXT NOT NULL, hub_row TEXT NOT NULL,
+            rule TEXT NOT NULL, decision TEXT NOT NULL, created_at TEXT NOT NULL, return_sequence INTEGER);
+        CREATE INDEX IF NOT EXISTS _fieldsync_conflicts_site ON _fieldsync_conflicts (site_id, return_sequence);
+        CREATE TABLE IF NOT EXISTS _fieldsync_rejected (
+            id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
+            origin_seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, reason TEXT NOT NULL, incoming TEXT NOT NULL,
+            created_at TEXT NOT NULL, return_sequence INTEGER);
+        CREATE INDEX IF NOT EXISTS _fieldsync_rejected_site ON _fieldsync_rejected (site_id, return_sequence);
+        CREATE TABLE IF NOT EXISTS _fieldsync_log (
+            id INTEGER PRIMARY KEY, site_id TEXT, operation TEXT NOT NULL, table_name TEXT, rows INTEGER,
+            duration_ms INTEGER, status TEXT NOT NULL, message TEXT, created_at TEXT NOT NULL);
+        """
+
+    /// The four columns every synced table carries on the hub.
+    static let syncColumns = ["sync_version", "sync_modified_at", "sync_deleted", "sync_origin_client"]
+
+    // MARK: Sites
+
+    public func registerSite(id: String, name: String, publicKey: String) throws {
+        try connection.run(
+            "INSERT INTO _fieldsync_sites (site_id, name, public_key, registered_at) VALUES (?, ?, ?, ?) "
+                + "ON CONFLICT (site_id) DO UPDATE SET name = excluded.name, public_key = excluded.public_key",
+            [.text(id), .text(name), .text(publicKey), .text(nowText())])
+    }
+
+    public func sites() throws -> [SiteRecord] {
+        let tables = try tables()
+        return try connection.query(
+            "SELECT site_id, name, public_key, registered_at, last_sequence, applied_through, last_received_at, "
+                + "last_return_sequence, last_return_at, acked_hub_version FROM _fieldsync_sites ORDER BY site_id"
+        ).map { row in
+            let id = row[0].textValue ?? ""
+            let acked = row[9].integerValue ?? 0
+            var pending: Int64 = 0
+            for table in tables {
+                pending += try connection.integer(
+                    "SELECT count(*) FROM \(Identifier.quoted(table.name)) WHERE sync_version > ? "
+                        + "AND (sync_origin_client IS NULL OR sync_origin_client <> ?)", [.integer(acked), .text(id)])
+            }
+            return SiteRecord(
+                id: id, name: row[1].textValue ?? "", publicKey: row[2].textValue ?? "",
+                registeredAt: row[3].textValue ?? "", lastSequence: row[4].integerValue ?? 0,
+                appliedThrough: row[5].integerValue ?? 0, lastReceivedAt: row[6].textValue,
+                lastReturnSequence: row[7].integerValue ?? 0, lastReturnAt: row[8].textValue,
+                ackedHubVersion: acked, pendingRows: pending,
+                conflicts: try connection.integer(
+                    "SELECT count(*) FROM _fieldsync_conflicts WHERE site_id = ?", [.text(id)]),
+                rejected: try connection.integer(
+                    "SELECT count(*) FROM _fieldsync_rejected WHERE site_id = ?", [.text(id)]))
+        }
+    }
+
+    // MARK: Tables
+
+    public func tables() throws -> [TableSchema] {
+        try connection.query("SELECT schema_json FROM _fieldsync_tables ORDER BY position, name").map { row in
+            try JSONDecoder().decode(TableSchema.self, from: Data((row[0].textValue ?? "").utf8))
+        }
+    }
+
+    @discardableResult
+    public func addTable(name: String, schema: TableSchema?) throws -> TableSchema {
+        try connection.withTransaction {
+            let exists = try SQLiteSchema.tableNames(in: connection).contains(name)
+            let table: TableSchema
+            if let schema {
+                guard schema.name == name else {
+                    throw StoreError(.schema, "schema is for table '\(schema.name)', not '\(name)'")
+                }
+                if !exists { try connection.execute(Self.createStatement(for: schema)) }
+                table = schema
+            } else {
+                guard exists else {
+                    throw StoreError(
+                        .schema, "table '\(name)' does not exist in the hub store; give its columns "
+                            + "(--column NAME:TYPE … --primary-key …) or create it first", location: connection.path)
+                }
+                let read = try SQLiteSchema.read(table: name, from: connection)
+                table = try TableSchema(
+                    name: name, columns: read.columns.filter { !Self.syncColumns.contains($0.name) },
+                    primaryKey: read.primaryKey)
+            }
+            let present = try SQLiteSchema.read(table: name, from: connection).columns.map(\.name)
+            for column in table.columns where !present.contains(column.name) {
+                throw StoreError(.schema, "table '\(name)' in the hub store has no column '\(column.name)'",
+                                 location: connection.path)
+            }
+            let additions = [
+                "sync_version": "INTEGER NOT NULL DEFAULT 0", "sync_modified_at": "TEXT",
+                "sync_deleted": "INTEGER NOT NULL DEFAULT 0", "sync_origin_client": "TEXT",
+            ]
+            for column in Self.syncColumns where !present.contains(column) {
+                try connection.execute(
+                    "ALTER TABLE \(Identifier.quoted(name)) ADD COLUMN \(column) \(additions[column]!)")
+            }
+            try connection.execute(
+                "CREATE INDEX IF NOT EXISTS \(Identifier.quoted("\(name)_sync_version")) "
+                    + "ON \(Identifier.quoted(name)) (sync_version)")
+            try connection.execute(Self.versionTriggers(for: table))
+            // Rows already in the table are synced too: they all take the next version.
+            if try connection.integer(
+                "SELECT count(*) FROM \(Identifier.quoted(name)) WHERE sync_version = 0") > 0
+            {
+                try connection.run("UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1")
+                try connection.run(
+                    "UPDATE \(Identifier.quoted(name)) SET sync_version = (SELECT version FROM _fieldsync_counter "
+                        + "WHERE id = 1), sync_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE sync_version = 0")
+            }
+            let json = String(decoding: try JSONEncoder().encode(table), as: UTF8.self)
+            let position = try connection.integer("SELECT count(*) FROM _fieldsync_tables WHERE name <> ?", [.text(name)])
+            try connection.run(
+                "INSERT INTO _fieldsync_tables (name, schema_json, position) VALUES (?, ?, ?) "
+                    + "ON CONFLICT (name) DO UPDATE SET schema_json = excluded.schema_json",
+                [.text(name), .text(json), .integer(position)])
+            return table
+        }
+    }
+
+    /// `CREATE TABLE` for a synced table with its sync columns.
+    static func createStatement(for schema: TableSchema) -> String {
+        var parts = schema.columns.map { column in
+            var text = Identifier.quoted(column.name)
+            let declared = SQLiteSchema.declaredType(for: column.type)
+            if !declared.isEmpty { text += " \(declared)" }
+            if !column.nullable { text += " NOT NULL" }
+            return text
+        }
+        parts += [
+            "sync_version INTEGER NOT NULL DEFAULT 0", "sync_modified_at TEXT",
+            "sync_deleted INTEGER NOT NULL DEFAULT 0", "sync_origin_client TEXT",
+            "PRIMARY KEY (\(schema.primaryKey.map(Identifier.quoted).joined(separator: ", ")))",
+        ]
+        return "CREATE TABLE \(Identifier.quoted(schema.name)) (\(parts.joined(separator: ", ")))"
+    }
+
+    /// Triggers that stamp versions: on insert, on an update that changes a value or the tombstone flag, and a
+    /// `DELETE` turned into a tombstone. A key change leaves a tombstone for the old key.
+    static func versionTriggers(for schema: TableSchema) -> String {
+        let table = Identifier.quoted(schema.name)
+        let prefix = "_fieldsync_\(schema.name)"
+        let newKeyMatch = schema.primaryKey.map { "\(Identifier.quoted($0)) = NEW.\(Identifier.quoted($0))" }
+            .joined(separator: " AND ")
+        let oldKeyMatch = schema.primaryKey.map { "\(Identifier.quoted($0)) = OLD.\(Identifier.quoted($0))" }
+            .joined(separator: " AND ")
+        let keyChanged = schema.primaryKey.map { "OLD.\(Identifier.quoted($0)) IS NOT NEW.\(Identifier.quoted($0))" }
+            .joined(separator: " OR ")
+        let stamp = """
+            UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1;
+                UPDATE \(table) SET sync_version = (SELECT version FROM _fieldsync_counter WHERE id = 1),
+                    sync_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                    sync_origin_client = (SELECT origin FROM _fieldsync_applying LIMIT 1)
+                WHERE \(newKeyMatch);
+            """
+        let dataColumns = schema.columns.map(\.name) + ["sync_deleted"]
+        let columnList = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
+        let oldValues = schema.columns.map { "OLD.\(Identifier.quoted($0.name))" }.joined(separator: ", ")
+        return """
+            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table) BEGIN
+                \(stamp)
+            END;
+            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_update"))
+            AFTER UPDATE OF \(dataColumns.map(Identifier.quoted).joined(separator: ", ")) ON \(table)
+            WHEN \(SQLText.anyChanged(dataColumns)) BEGIN
+                INSERT INTO \(table) (\(columnList), sync_deleted) SELECT \(oldValues), 1 WHERE \(keyChanged)
+                    ON CONFLICT DO NOTHING;
+                \(stamp)
+            END;
+            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_delete")) BEFORE DELETE ON \(table) BEGIN
+                UPDATE \(table) SET sync_deleted = 1 WHERE \(oldKeyMatch);
+                SELECT RAISE(IGNORE);
+            END;
+            """
+    }
+
+    /// Appends a line to `_fieldsync_log` (the hub's `sync_log`).
+    func log(site: String?, operation: String, rows: Int, milliseconds: Int, status: String, message: String) throws {
+        try connection.run(
+            "INSERT INTO _fieldsync_log (site_id, operation, rows, duration_ms, status, message, created_at) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [site.map(Value.text) ?? .null, .text(operation), .integer(Int64(rows)), .integer(Int64(milliseconds)),
+             .text(status), .text(message), .text(nowText())])
+    }
+}
+
+extension Value {
+    /// The text, if this is text.
+    public var textValue: String? {
+        if case .text(let text) = self { return text }
+        return nil
+    }
+}

@@ -1,0 +1,119 @@
+import FieldSyncBundle
+import FieldSyncCore
+
+/// What a site export wrote.
+public struct SiteExport: Sendable {
+    public var bundle: BundleWriter.Result
+    /// Changed records carried (one per record, however often it changed).
+    public var changes: Int
+    /// The site's change counter the bundle is complete up to.
+    public var changesThrough: Int64
+}
+
+extension SiteStore {
+    /// Writes a delta bundle to the hub with every local change the hub has not acknowledged yet.
+    ///
+    /// Reads a consistent snapshot: changes committed while the bundle is written go in the next one. Each record
+    /// travels once with its current values (a tombstone if it no longer exists), the counter of its latest
+    /// change, the hub version it was based on and the columns changed since the last acknowledgement. The
+    /// bundle sequence is raised only after the bundle is complete on disk.
+    ///
+    /// - Parameters:
+    ///   - template: where and how to write; kind, sequence, prerequisites and properties are set here.
+    public func exportBundle(keys: NodeKeys, hub: PublicIdentity, template: BundleWriter.Configuration) throws
+        -> SiteExport
+    {
+        guard keys.id == siteID else {
+            throw StoreError(.invalidState, "the keys given are for '\(keys.id)', not for site '\(siteID)'",
+                             location: connection.path)
+        }
+        try connection.execute("BEGIN")
+        var writer: BundleWriter?
+        do {
+            let tables = try tables()
+            let counters = try counters()
+            let sequence = try stateInteger("last_export_sequence") + 1
+            var configuration = template
+            configuration.kind = .delta
+            configuration.sequence = UInt64(sequence)
+            configuration.prerequisites = [
+                SyncProperty.acknowledgedReturn: try stateInteger("last_return_sequence"),
+                SyncProperty.hubVersion: try stateInteger("hub_version"),
+            ]
+            configuration.properties = [SyncProperty.changesThrough: String(counters.value)]
+            let bundleWriter = try BundleWriter(
+                configuration: configuration, tables: tables, sender: keys, recipient: hub)
+            writer = bundleWriter
+            var changes = 0
+            for schema in tables {
+                changes += try exportChanges(of: schema, after: counters.acknowledged, into: bundleWriter)
+            }
+            let result = try bundleWriter.finish()
+            writer = nil
+            try connection.execute("COMMIT")
+            try connection.withTransaction {
+                try setState("last_export_sequence", .integer(sequence))
+                try setState("last_export_at", .text(nowText()))
+                try log("export", sequence: sequence, rows: changes, status: "ok",
+                        message: "bundle \(result.header.bundleID), changes through \(counters.value)")
+            }
+            return SiteExport(bundle: result, changes: changes, changesThrough: counters.value)
+        } catch {
+            writer?.abort()
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Appends the pending changes of one table; returns how many.
+    private func exportChanges(of schema: TableSchema, after acknowledged: Int64, into writer: BundleWriter) throws
+        -> Int
+    {
+        let pending = try connection.prepare(
+            "SELECT pk, local_seq, changed, hub_version FROM _fieldsync_rows "
+                + "WHERE tbl = ? AND local_seq > ? ORDER BY local_seq")
+        try pending.bind([.text(schema.name), .integer(acknowledged)])
+        let lookup = try connection.prepare(
+            "SELECT \(SQLText.columnList(schema)) FROM \(Identifier.quoted(schema.name)) "
+                + "WHERE \(SQLText.keyMatch(schema, parameter: 1))")
+        let keyValues = try connection.prepare(
+            "SELECT " + schema.primaryKey.indices.map { "json_extract(?1, '$[\($0)]')" }.joined(separator: ", "))
+        var count = 0
+        while try pending.step() {
+            let key = pending.value(at: 0)
+            guard case .integer(let localSequence) = pending.value(at: 1),
+                case .integer(let mask) = pending.value(at: 2),
+                case .integer(let hubVersion) = pending.value(at: 3)
+            else { continue }
+            try lookup.bind([key])
+            var change: Change
+            if try lookup.step() {
+                change = Change(
+                    operation: hubVersion == 0 ? .insert : .update, origin: siteID, originSequence: localSequence,
+                    baseVersion: hubVersion, changedColumns: Self.columnSet(mask: mask, count: schema.columns.count),
+                    values: lookup.row())
+            } else {
+                // The record no longer exists: a tombstone carrying only its key.
+                try keyValues.bind([key])
+                _ = try keyValues.step()
+                var values = [Value](repeating: .null, count: schema.columns.count)
+                for (position, column) in schema.primaryKeyIndexes.enumerated() {
+                    values[column] = keyValues.value(at: position)
+                }
+                change = Change(
+                    operation: .delete, origin: siteID, originSequence: localSequence, baseVersion: hubVersion,
+                    values: values)
+            }
+            lookup.reset()
+            try writer.append(change, to: schema.name)
+            count += 1
+        }
+        return count
+    }
+
+    /// The changed-columns set for a trigger's bit mask; `nil` (all columns) for -1.
+    static func columnSet(mask: Int64, count: Int) -> ColumnSet? {
+        guard mask != -1 else { return nil }
+        return ColumnSet((0..<min(count, 62)).filter { mask & (Int64(1) << Int64($0)) != 0 })
+    }
+}

@@ -1,0 +1,192 @@
+import FieldSyncBundle
+import FieldSyncCore
+import Foundation
+
+/// What importing a return bundle at a site did.
+public struct SiteImport: Sendable, Codable {
+    public enum Status: String, Sendable, Codable {
+        /// The bundle was applied.
+        case applied
+        /// This very bundle was applied before; nothing changed.
+        case alreadyApplied = "already_applied"
+        /// A newer return bundle was applied already, and it carried everything this one does.
+        case superseded
+    }
+
+    public var status: Status
+    public var bundleID: String
+    public var sequence: UInt64
+    /// Return bundles that never arrived before this one (nothing is lost: this one carries their changes).
+    public var missedSequences: ClosedRange<UInt64>?
+    public var applied: Int
+    /// Hub changes not applied because the record has a newer local edit, which goes to the hub in the next export.
+    public var keptLocal: Int
+    public var outcomes: [RowOutcome]
+    public var createdTables: [String]
+}
+
+extension SiteStore {
+    /// Applies a verified return bundle from the hub in one transaction.
+    ///
+    /// Takes the hub's acknowledgement first, then applies each change unless the record has a local edit the hub
+    /// has not seen yet (that edit then goes to the hub and is judged there). Changes are applied without being
+    /// captured again. A repeated or older bundle changes nothing and says so.
+    public func importReturn(_ contents: BundleContents, header: BundleHeader) throws -> SiteImport {
+        let hubID = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") ?? ""
+        guard header.sender == hubID, header.recipient == siteID, header.kind == .return else {
+            throw StoreError(
+                .invalidState, "bundle is a \(header.kind.rawValue) bundle from '\(header.sender)' to "
+                    + "'\(header.recipient)'; this site '\(siteID)' takes return bundles from its hub '\(hubID)'",
+                location: connection.path)
+        }
+        return try connection.withTransaction {
+            let last = UInt64(try stateInteger("last_return_sequence"))
+            var report = SiteImport(
+                status: .applied, bundleID: header.bundleID, sequence: header.sequence, missedSequences: nil,
+                applied: 0, keptLocal: 0, outcomes: [], createdTables: [])
+            if header.sequence <= last {
+                let lastID = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'last_return_bundle'")
+                report.status = lastID == header.bundleID ? .alreadyApplied : .superseded
+                return report
+            }
+            if header.sequence > last + 1 { report.missedSequences = (last + 1)...(header.sequence - 1) }
+            let properties = contents.manifest.properties
+            if let text = properties[SyncProperty.acknowledgedChange], let acknowledged = Int64(text) {
+                try connection.run("UPDATE _fieldsync_counter SET acked = max(acked, ?) WHERE id = 1",
+                                   [.integer(acknowledged)])
+            }
+            let acknowledged = try counters().acknowledged
+            if let text = properties[SyncProperty.outcomes] {
+                report.outcomes = try JSONDecoder().decode([RowOutcome].self, from: Data(text.utf8))
+                try recordOutcomes(report.outcomes, returnSequence: Int64(header.sequence))
+            }
+            try connection.execute("PRAGMA defer_foreign_keys = ON")
+            try connection.run("INSERT INTO _fieldsync_applying (origin) VALUES (?)", [.text(hubID)])
+            var appliers: [String: ReturnApplier] = [:]
+            while let batch = try contents.nextBatch() {
+                let name = batch.schema.name
+                if appliers[name] == nil {
+                    let (applier, created) = try ReturnApplier.make(for: batch.schema, store: self)
+                    appliers[name] = applier
+                    if created { report.createdTables.append(name) }
+                }
+                let applier = appliers[name]!
+                try batch.forEach { change in
+                    if try applier.apply(change, acknowledged: acknowledged) {
+                        report.applied += 1
+                    } else {
+                        report.keptLocal += 1
+                    }
+                }
+            }
+            try connection.run("DELETE FROM _fieldsync_applying")
+            try setState("last_return_sequence", .integer(Int64(header.sequence)))
+            try setState("last_return_bundle", .text(header.bundleID))
+            if let text = properties[SyncProperty.throughVersion], let through = Int64(text) {
+                try setState("hub_version", .integer(max(through, try stateInteger("hub_version"))))
+            }
+            try setState("last_import_at", .text(nowText()))
+            try log("import", sequence: Int64(header.sequence), rows: report.applied, status: "ok",
+                    message: "bundle \(header.bundleID): \(report.applied) applied, \(report.keptLocal) kept local, "
+                        + "\(report.outcomes.count) outcomes")
+            return report
+        }
+    }
+
+    /// Keeps what the hub said about this site's rows, with the local version of each row as it is now.
+    private func recordOutcomes(_ outcomes: [RowOutcome], returnSequence: Int64) throws {
+        let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for outcome in outcomes {
+            let exists = try connection.scalar(
+                "SELECT 1 FROM _fieldsync_outcomes WHERE kind = ? AND hub_id = ?",
+                [.text(outcome.kind.rawValue), .integer(outcome.id)])
+            guard exists == nil else { continue }
+            var localRow: Value = .null
+            if let schema = tables[outcome.table] {
+                let rows = try connection.query(
+                    "SELECT \(SQLText.columnList(schema)) FROM \(Identifier.quoted(schema.name)) "
+                        + "WHERE \(SQLText.keyMatch(schema, parameter: 1))", [.text(outcome.key)])
+                if let row = rows.first { localRow = .text(Value.jsonArray(row)) }
+            }
+            try connection.run(
+                "INSERT INTO _fieldsync_outcomes (kind, tbl, pk, origin_seq, hub_id, reason, local_row, "
+                    + "return_sequence, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(outcome.kind.rawValue), .text(outcome.table), .text(outcome.key),
+                 .integer(outcome.originSequence), .integer(outcome.id), .text(outcome.reason), localRow,
+                 .integer(returnSequence), .text(nowText())])
+        }
+    }
+}
+
+/// Applies one table's hub changes at a site: maps the hub's columns onto the local table by name, skips records
+/// with unacknowledged local edits, and records the hub version of each applied record.
+final class ReturnApplier {
+    private let incoming: TableSchema
+    private let writer: SQLiteTableWriter
+    /// For each local column of the writer's schema, the position of the same column in the incoming schema.
+    private let mapping: [Int]
+    private let pending: SQLiteStatement
+    private let recordVersion: SQLiteStatement
+    private let keyIndexes: [Int]
+
+    private init(incoming: TableSchema, local: TableSchema, connection: SQLiteConnection) throws {
+        self.incoming = incoming
+        let shared = local.columns.filter { incoming.columnIndex(named: $0.name) != nil }
+        let projection = try TableSchema(name: local.name, columns: shared, primaryKey: local.primaryKey)
+        writer = try SQLiteTableWriter(schema: projection, connection: connection)
+        mapping = shared.map { incoming.columnIndex(named: $0.name)! }
+        keyIndexes = local.primaryKey.map { incoming.columnIndex(named: $0)! }
+        let key = "json_array(" + keyIndexes.indices.map { "?\($0 + 2)" }.joined(separator: ", ") + ")"
+        pending = try connection.prepare("SELECT local_seq FROM _fieldsync_rows WHERE tbl = ?1 AND pk = \(key)")
+        recordVersion = try connection.prepare(
+            "INSERT INTO _fieldsync_rows (tbl, pk, hub_version) VALUES (?1, \(key), ?\(keyIndexes.count + 2)) "
+                + "ON CONFLICT (tbl, pk) DO UPDATE SET hub_version = excluded.hub_version")
+    }
+
+    /// An applier for `incoming`'s table; creates and tracks the table first if the site does not have it.
+    static func make(for incoming: TableSchema, store: SiteStore) throws -> (ReturnApplier, created: Bool) {
+        let connection = store.connection
+        var local = try store.tables().first { $0.name == incoming.name }
+        var created = false
+        if local == nil {
+            if try SQLiteSchema.tableNames(in: connection).contains(incoming.name) {
+                local = try SQLiteSchema.read(table: incoming.name, from: connection)
+            } else {
+                try connection.execute(SQLiteSchema.createStatement(for: incoming))
+                local = incoming
+                created = true
+            }
+            let position = Int(try connection.integer("SELECT count(*) FROM _fieldsync_tables"))
+            try SiteStore.track(local!, position: position, connection: connection)
+        }
+        for key in local!.primaryKey where incoming.columnIndex(named: key) == nil {
+            throw StoreError(
+                .schema, "the hub's table '\(incoming.name)' lacks the site's primary-key column '\(key)'",
+                location: connection.path)
+        }
+        return (try ReturnApplier(incoming: incoming, local: local!, connection: connection), created)
+    }
+
+    /// Applies `change` unless its record has a local edit newer than `acknowledged`; returns whether it applied.
+    func apply(_ change: Change, acknowledged: Int64) throws -> Bool {
+        let keyValues = keyIndexes.map { change.values[$0] }
+        try pending.bind([.text(incoming.name)] + keyValues)
+        let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
+        pending.reset()
+        guard localSequence <= acknowledged else { return false }
+        var local = change
+        local.values = mapping.map { change.values[$0] }
+        try writer.apply(local)
+        try recordVersion.bind([.text(incoming.name)] + keyValues + [.integer(change.version ?? 0)])
+        while try recordVersion.step() {}
+        return true
+    }
+}
+
+extension Value {
+    /// The integer, if this is one.
+    public var integerValue: Int64? {
+        if case .integer(let number) = self { return number }
+        return nil
+    }
+}

@@ -1,0 +1,186 @@
+import ArgumentParser
+import FieldSyncBundle
+import FieldSyncCore
+import Foundation
+
+extension BundleCommand {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write bundles: a site's changes for the hub, or the hub's return bundles for its sites.",
+            discussion: """
+                At a site, writes one delta bundle with every local change the hub has not acknowledged yet \
+                (default folder: the node's outbox). At the hub, writes one return bundle per registered site, or \
+                for --site only (default folder: outbox/SITE/).
+                """
+        )
+
+        @Option(help: "The node directory.")
+        var dir = "."
+
+        @Option(help: "Write bundles into this folder instead of the outbox.")
+        var out: String?
+
+        @Option(help: "Hub only: write the return bundle for this site only.")
+        var site: String?
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let node = try NodeDirectory.load(dir)
+                switch node.configuration.role {
+                case .site:
+                    let directory = out ?? node.outboxDirectory
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    let export = try node.siteEngine().export(template: node.writerTemplate(directory: directory))
+                    let report = ExportReport(
+                        to: node.configuration.hub ?? "", sequence: export.bundle.header.sequence,
+                        files: export.bundle.paths, bytes: export.bundle.bytes, rows: export.changes)
+                    if json { try printJSON([report]) } else { report.print() }
+                case .hub:
+                    let engine = try node.hubEngine()
+                    let sites = try site.map { [$0] } ?? engine.store.sites().map(\.id)
+                    var reports: [ExportReport] = []
+                    for site in sites {
+                        let directory = out ?? "\(node.outboxDirectory)/\(site)"
+                        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                        let result = try engine.exportReturn(for: site, template: node.writerTemplate(directory: directory))
+                        let report = ExportReport(
+                            to: site, sequence: result.bundle.header.sequence, files: result.bundle.paths,
+                            bytes: result.bundle.bytes, rows: result.rows, outcomes: result.plan.outcomes.count)
+                        if !json { report.print() }
+                        reports.append(report)
+                    }
+                    if json { try printJSON(reports) }
+                    if sites.isEmpty && !json { print("No sites are registered; nothing to write.") }
+                }
+            }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify and apply bundles: sites' bundles at the hub, return bundles at a site.",
+            discussion: """
+                Each bundle is checked against its sender's key before anything in it is decrypted, then applied in \
+                one transaction. A repeated or older bundle changes nothing and is reported as such. Bundles are \
+                applied in sequence order whatever the order of the files given. Exits 1 if any bundle was refused.
+                """
+        )
+
+        @Option(help: "The node directory.")
+        var dir = "."
+
+        @Argument(help: "Bundle files (.fsb); for a split bundle, its parts (or one of them).")
+        var files: [String]
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() throws {
+            let node = try reportingErrors { try NodeDirectory.load(dir) }
+            var refused = 0
+            var results: [ImportResult] = []
+            for group in try reportingErrors({ try Self.groups(files) }) {
+                do {
+                    let result: ImportResult
+                    switch node.configuration.role {
+                    case .hub:
+                        let report = try node.hubEngine().importBundle(paths: group)
+                        result = ImportResult(
+                            file: group[0], status: report.status.rawValue, from: report.site, sequence: report.sequence,
+                            applied: report.applied, unchanged: report.unchanged, conflicts: report.conflicts,
+                            rejected: report.rejected, keptLocal: nil, missed: report.missedSequences.map(Self.text))
+                    case .site:
+                        let report = try node.siteEngine().importBundle(paths: group)
+                        result = ImportResult(
+                            file: group[0], status: report.status.rawValue, from: node.configuration.hub ?? "",
+                            sequence: report.sequence, applied: report.applied, unchanged: nil,
+                            conflicts: report.outcomes.filter { $0.kind == .conflictHubKept }.count,
+                            rejected: report.outcomes.filter { $0.kind == .rejected }.count, keptLocal: report.keptLocal,
+                            missed: report.missedSequences.map(Self.text))
+                    }
+                    if !json { result.print() }
+                    results.append(result)
+                } catch let error as BundleError {
+                    printError(error.description)
+                    refused += 1
+                } catch let error as StoreError {
+                    printError("\(group[0]): \(error.description)")
+                    refused += 1
+                }
+            }
+            if json { try printJSON(results) }
+            if refused > 0 { throw refusedExitCode }
+        }
+
+        static func text(_ range: ClosedRange<UInt64>) -> String {
+            range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
+        }
+
+        /// The files grouped by bundle (parts together), ordered by sender and sequence.
+        static func groups(_ files: [String]) throws -> [[String]] {
+            var byBundle: [String: (header: BundleHeader, paths: [String])] = [:]
+            for file in files {
+                let info = try BundleReader.inspectPart(at: file)
+                byBundle[info.header.bundleID, default: (info.header, [])].paths.append(file)
+            }
+            return byBundle.values.sorted {
+                ($0.header.sender, $0.header.sequence) < ($1.header.sender, $1.header.sequence)
+            }.map(\.paths)
+        }
+    }
+}
+
+struct ExportReport: Encodable {
+    var to: String
+    var sequence: UInt64
+    var files: [String]
+    var bytes: Int64
+    var rows: Int
+    var outcomes: Int?
+
+    func print() {
+        var line = "Wrote bundle \(sequence) for \(to): \(rows) change\(rows == 1 ? "" : "s")"
+        if let outcomes, outcomes > 0 { line += ", \(outcomes) outcome\(outcomes == 1 ? "" : "s") of its rows" }
+        line += ", \(formatBytes(bytes))"
+        Swift.print(line)
+        for file in files { Swift.print("  \(file)") }
+    }
+}
+
+struct ImportResult: Encodable {
+    var file: String
+    var status: String
+    var from: String
+    var sequence: UInt64
+    var applied: Int
+    var unchanged: Int?
+    var conflicts: Int
+    var rejected: Int
+    var keptLocal: Int?
+    var missed: String?
+
+    func print() {
+        let name = (file as NSString).lastPathComponent
+        switch status {
+        case "already_applied":
+            Swift.print("\(name): bundle \(sequence) from \(from) was already applied; nothing to do")
+        case "superseded":
+            Swift.print("\(name): bundle \(sequence) from \(from) is superseded by a newer bundle already applied; "
+                        + "nothing to do")
+        default:
+            var parts = ["\(applied) applied"]
+            if let unchanged, unchanged > 0 { parts.append("\(unchanged) unchanged") }
+            if let keptLocal, keptLocal > 0 { parts.append("\(keptLocal) kept for newer local edits") }
+            if conflicts > 0 { parts.append("\(conflicts) conflict\(conflicts == 1 ? "" : "s") (hub kept its row)") }
+            if rejected > 0 { parts.append("\(rejected) rejected (see fieldsync status)") }
+            Swift.print("\(name): applied bundle \(sequence) from \(from): \(parts.joined(separator: ", "))")
+        }
+        if let missed {
+            Swift.print("  note: bundle\(missed.contains("-") ? "s" : "") \(missed) from \(from) never arrived; "
+                        + "nothing is lost, this bundle carries their changes")
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import ArgumentParser
+import FieldSyncBundle
+import FieldSyncCore
+import FieldSyncHub
+import FieldSyncSQLite
+import FieldSyncSite
+import Foundation
+
+/// A node's configuration file, `NODE/fieldsync.json`. Relative paths are relative to the node directory.
+///
+/// ```json
+/// {"format": "fieldsync-node", "version": 1, "role": "site", "id": "site-nairobi", "keys": "keys",
+///  "inbox": "bundles/inbox", "outbox": "bundles/outbox",
+///  "database": "/srv/app/app.sqlite", "hub": "hub", "hub_public_key": "keys/hub.pub"}
+/// ```
+struct NodeConfiguration: Codable {
+    enum Role: String, Codable {
+        case hub, site
+    }
+
+    var format = "fieldsync-node"
+    var version = 1
+    var role: Role
+    var id: String
+    /// Directory holding `ID.key` and peers' `.pub` files.
+    var keys = "keys"
+    var inbox = "bundles/inbox"
+    var outbox = "bundles/outbox"
+    /// Hub: the store, a SQLite file path.
+    var store: String?
+    /// Site: the application's SQLite database.
+    var database: String?
+    /// Site: the hub's node id.
+    var hub: String?
+    /// Site: the hub's public identity file.
+    var hubPublicKey: String?
+    /// Largest bundle part file in bytes (default 4,000,000,000, below FAT32's limit).
+    var partSizeLimit: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, role, id, keys, inbox, outbox, store, database, hub
+        case hubPublicKey = "hub_public_key", partSizeLimit = "part_size_limit"
+    }
+
+    static let fileName = "fieldsync.json"
+}
+
+/// A node directory: its configuration, keys and bundle folders.
+struct NodeDirectory {
+    let path: String
+    var configuration: NodeConfiguration
+
+    var configurationPath: String { "\(path)/\(NodeConfiguration.fileName)" }
+
+    /// Reads `PATH/fieldsync.json`, naming the file and the field at fault if it is malformed.
+    static func load(_ path: String) throws -> NodeDirectory {
+        let file = "\(path)/\(NodeConfiguration.fileName)"
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw StoreError(
+                .invalidState, "no FieldSync node here (\(file) is missing); run 'fieldsync hub init' or "
+                    + "'fieldsync site init', or pass --dir", location: path)
+        }
+        do {
+            let configuration = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            guard configuration.format == "fieldsync-node", configuration.version == 1 else {
+                throw StoreError(.invalidState, "not a FieldSync node configuration of version 1", location: file)
+            }
+            guard Identifier.isValidNodeID(configuration.id) else {
+                throw StoreError(.invalidState, "field 'id': '\(configuration.id)' is not a valid node id", location: file)
+            }
+            return NodeDirectory(path: path, configuration: configuration)
+        } catch let error as DecodingError {
+            throw StoreError(.invalidState, "malformed configuration: \(describe(error))", location: file)
+        }
+    }
+
+    /// Writes the configuration file atomically.
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(configuration).write(to: URL(fileURLWithPath: configurationPath), options: .atomic)
+    }
+
+    /// `relative` resolved against the node directory (absolute paths stay as they are).
+    func resolve(_ relative: String) -> String {
+        relative.hasPrefix("/") ? relative : "\(path)/\(relative)"
+    }
+
+    var keysDirectory: String { resolve(configuration.keys) }
+    var inboxDirectory: String { resolve(configuration.inbox) }
+    var outboxDirectory: String { resolve(configuration.outbox) }
+
+    /// The node's own secret keys.
+    func loadKeys() throws -> NodeKeys {
+        try KeyStore.readSecret(at: "\(keysDirectory)/\(configuration.id).key")
+    }
+
+    /// Creates the bundle folders.
+    func createFolders() throws {
+        for folder in [inboxDirectory, outboxDirectory, "\(resolve("bundles"))/processed", "\(resolve("bundles"))/rejected"] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+    }
+
+    /// Generates the node's keys unless they exist already; returns its public identity.
+    func ensureKeys() throws -> (identity: PublicIdentity, created: Bool) {
+        let secret = "\(keysDirectory)/\(configuration.id).key"
+        if FileManager.default.fileExists(atPath: secret) {
+            return (try KeyStore.readSecret(at: secret).identity, false)
+        }
+        let keys = try NodeKeys.generate(id: configuration.id)
+        try KeyStore.write(keys, to: keysDirectory)
+        return (keys.identity, true)
+    }
+
+    func requireRole(_ role: NodeConfiguration.Role) throws {
+        guard configuration.role == role else {
+            throw ValidationError("\(path) is a \(configuration.role.rawValue), not a \(role.rawValue)")
+        }
+    }
+
+    /// The hub's engine over its store.
+    func hubEngine() throws -> HubEngine {
+        try requireRole(.hub)
+        guard let store = configuration.store else {
+            throw StoreError(.invalidState, "field 'store' is missing", location: configurationPath)
+        }
+        return try HubEngine(store: try SQLiteHubStore(path: resolve(store)), keys: try loadKeys())
+    }
+
+    /// The site's engine over its database.
+    func siteEngine() throws -> SiteEngine {
+        try requireRole(.site)
+        guard let database = configuration.database, let hubKey = configuration.hubPublicKey else {
+            throw StoreError(.invalidState, "fields 'database' and 'hub_public_key' are required for a site",
+                             location: configurationPath)
+        }
+        return try SiteEngine(
+            store: try SiteStore(path: resolve(database)), keys: try loadKeys(),
+            hub: try KeyStore.readPublic(at: resolve(hubKey)))
+    }
+
+    /// The bundle writer settings for this node.
+    func writerTemplate(directory: String) -> BundleWriter.Configuration {
+        BundleWriter.Configuration(
+            kind: .delta, sequence: 0, directory: directory,
+            partSizeLimit: configuration.partSizeLimit ?? 4_000_000_000)
+    }
+}
+
+/// A decoding error as "field 'a.b': what is wrong".
+func describe(_ error: DecodingError) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+        return keys.isEmpty ? "the file" : "field '\(keys.joined(separator: "."))'"
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        let parent = path(context)
+        return "\(parent == "the file" ? "" : parent + ": ")required field '\(key.stringValue)' is missing"
+    case .typeMismatch(_, let context), .valueNotFound(_, let context):
+        return "\(path(context)): wrong type (\(context.debugDescription))"
+    case .dataCorrupted(let context):
+        return "\(path(context)): \(context.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
+}

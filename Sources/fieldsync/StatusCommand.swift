@@ -1,0 +1,61 @@
+import ArgumentParser
+import FieldSyncCore
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show sync health: every site at a hub, or this site's pending changes and positions."
+    )
+
+    @Option(help: "The node directory.")
+    var dir = "."
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let node = try NodeDirectory.load(dir)
+            switch node.configuration.role {
+            case .hub:
+                let engine = try node.hubEngine()
+                let sites = try engine.store.sites()
+                if json {
+                    try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites))
+                    return
+                }
+                print("Hub '\(node.configuration.id)': \(sites.count) site\(sites.count == 1 ? "" : "s"), tables "
+                      + (try engine.store.tables().map(\.name).joined(separator: ", ")))
+                for site in sites {
+                    print("")
+                    print("\(site.id)\(site.name == site.id ? "" : " (\(site.name))")")
+                    print("  last bundle received:  \(site.lastSequence == 0 ? "none yet" : "\(site.lastSequence) at \(site.lastReceivedAt ?? "?")")")
+                    print("  last return written:   \(site.lastReturnSequence == 0 ? "none yet" : "\(site.lastReturnSequence) at \(site.lastReturnAt ?? "?")")")
+                    print("  hub changes pending:   \(site.pendingRows) (not yet acknowledged by the site)")
+                    print("  conflicts recorded:    \(site.conflicts)")
+                    print("  rows set aside:        \(site.rejected)")
+                }
+            case .site:
+                let status = try node.siteEngine().store.status()
+                if json {
+                    try printJSON(status)
+                    return
+                }
+                print("Site '\(status.site)' (hub '\(status.hub)'), database \(status.database)")
+                print("  pending local changes: \(status.pendingChanges)")
+                print("  last export:           \(status.lastExportSequence == 0 ? "none yet" : "bundle \(status.lastExportSequence) at \(status.lastExportAt ?? "?")")")
+                print("  last import:           \(status.lastImportSequence == 0 ? "none yet" : "return bundle \(status.lastImportSequence) at \(status.lastImportAt ?? "?")")")
+                print("  acknowledged by hub:   changes up to \(status.acknowledgedChange) of \(status.changeCounter)")
+                print("  hub version applied:   \(status.hubVersion)")
+                print("  outcomes from the hub: \(status.outcomes) (rows the hub kept its version of or set aside)")
+                print("  tables:                \(status.tables.joined(separator: ", "))")
+            }
+        }
+    }
+}
+
+struct HubStatusReport: Encodable {
+    var hub: String
+    var sites: [SiteRecord]
+}
