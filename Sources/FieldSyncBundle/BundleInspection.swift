@@ -21,9 +21,23 @@ extension BundleReader {
     ///
     /// - Throws: ``BundleError`` if the file is not a bundle, is truncated or has bytes appended.
     public static func inspectPart(at path: String) throws -> BundlePartInfo {
+        try info(PartFile(path: path))
+    }
+
+    /// Checks one part file on its own: the sender's signature over its header and trailer, and its ciphertext
+    /// digest. A courier holding one part of a split bundle can check it without the others.
+    ///
+    /// - Throws: ``BundleError`` as ``verify(sender:)`` does.
+    @discardableResult
+    public static func verifyPart(at path: String, sender: PublicIdentity) throws -> BundlePartInfo {
         let part = try PartFile(path: path)
-        return BundlePartInfo(
-            path: path, header: part.header, part: part.trailer.part, parts: part.trailer.parts, size: part.size,
+        try EnvelopeReader.verifyPart(part, sender: sender)
+        return info(part)
+    }
+
+    private static func info(_ part: PartFile) -> BundlePartInfo {
+        BundlePartInfo(
+            path: part.path, header: part.header, part: part.trailer.part, parts: part.trailer.parts, size: part.size,
             ciphertextLength: part.trailer.length, totalCiphertextLength: part.trailer.totalLength)
     }
 }

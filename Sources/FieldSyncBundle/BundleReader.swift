@@ -89,6 +89,11 @@ public final class BundleContents {
         } catch {
             throw BundleError(.malformedManifest, "the manifest is not valid: \(error)", path: name, underlying: error)
         }
+        guard manifest.format == BundleManifest.formatName, manifest.version == 1 else {
+            throw BundleError(
+                .malformedManifest, "the manifest is '\(manifest.format)' version \(manifest.version), not "
+                    + "\(BundleManifest.formatName) version 1", path: name)
+        }
         guard manifest.sender == header.sender else {
             throw BundleError(
                 .senderMismatch,
@@ -139,13 +144,10 @@ public final class BundleContents {
         }
         let bytes = try archive.readEntry(entry)
         let batch = ChangeBatch(schema: schema, entry: entry.path, bytes: bytes, source: name)
-        seen.append(BatchInfo(entry: entry.path, table: tableName, rows: 0, bytes: bytes.count))
+        // Every line ends in a newline and escapes any newline inside a value, so lines are rows.
+        let rows = bytes.withUnsafeBufferPointer { buffer in buffer.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
+        seen.append(BatchInfo(entry: entry.path, table: tableName, rows: rows, bytes: bytes.count))
         return batch
-    }
-
-    /// Records how many rows the caller decoded from the last batch, for the check against the index.
-    func record(rows: Int) {
-        seen[seen.count - 1].rows = rows
     }
 
     private func finishIndex(_ entry: ArchiveReader.Entry) throws {
@@ -166,7 +168,9 @@ public final class BundleContents {
                 "the batch index lists \(decoded.batches.count) batches but the payload holds \(seen.count)", path: name)
         }
         for (listed, found) in zip(decoded.batches, seen) {
-            guard listed.entry == found.entry, listed.table == found.table, listed.bytes == found.bytes else {
+            guard listed.entry == found.entry, listed.table == found.table, listed.bytes == found.bytes,
+                listed.rows == found.rows
+            else {
                 throw BundleError(.malformedManifest, "batch \(found.entry) does not match the batch index", path: name)
             }
         }

@@ -133,7 +133,22 @@ public final class BundleWriter {
                 entry: String(format: "batches/%06d.%@.tsv", batches.count + 1, table), table: table, rows: 0,
                 bytes: 0))
         }
+        let before = buffer.count
         try current!.encoder.append(change, to: &buffer)
+        if buffer.count > Self.maxBatchBytes {
+            let rowBytes = buffer.count - before
+            buffer.removeSubrange(before...)
+            if current!.info.rows > 0 && rowBytes <= Self.maxBatchBytes {
+                // The batch is full: close it and put this row at the start of the next one.
+                try flushBatch()
+                try append(change, to: table)
+                return
+            }
+            throw BundleError(
+                .invalidArgument,
+                "table '\(table)': change \(change.origin)#\(change.originSequence) takes \(rowBytes) bytes encoded, "
+                    + "more than the \(Self.maxBatchBytes) a batch may hold")
+        }
         current!.info.rows += 1
         if current!.info.originSequence == nil {
             current!.info.originSequence = PositionRange(min: change.originSequence, max: change.originSequence)
@@ -186,6 +201,9 @@ public final class BundleWriter {
         batches.append(batch.info)
         buffer.removeAll(keepingCapacity: true)
     }
+
+    /// Largest batch entry written; readers refuse entries over ``ArchiveLimits/default``'s 64 MiB.
+    static let maxBatchBytes = 60 << 20
 
     static func json<T: Encodable>(_ value: T) throws -> [UInt8] {
         do {

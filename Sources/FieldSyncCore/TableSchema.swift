@@ -72,6 +72,10 @@ public struct TableSchema: Sendable, Hashable, Codable {
         primaryKey.compactMap { columnIndex(named: $0) }
     }
 
+    enum CodingKeys: String, CodingKey {
+        case name, columns, primaryKey = "primary_key"
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)

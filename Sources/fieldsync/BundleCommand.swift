@@ -76,21 +76,23 @@ struct BundleCommand: ParsableCommand {
         @Option(name: .customLong("keys-dir"), help: "Where to look for the sender's .pub when --public-key is not given.")
         var keysDir: String = "keys"
 
+        @Flag(
+            name: .customLong("each-part"),
+            help: "Check each given part file on its own (signature and digest), without needing the other parts.")
+        var eachPart = false
+
         @Flag(help: "Print the result as JSON.")
         var json = false
 
         func run() throws {
             try reportingErrors {
+                if eachPart {
+                    try verifyEachPart()
+                    return
+                }
                 let reader = try BundleReader(paths: files)
                 let header = reader.header
-                let publicPath = publicKey ?? "\(keysDir)/\(header.sender).pub"
-                guard FileManager.default.fileExists(atPath: publicPath) else {
-                    throw BundleError(
-                        .unknownSender,
-                        "no public key for sender '\(header.sender)': pass --public-key FILE (looked for \(publicPath))",
-                        path: files[0])
-                }
-                let sender = try KeyStore.readPublic(at: publicPath)
+                let sender = try senderIdentity(header.sender)
                 try reader.verify(sender: sender)
                 var report = VerifyReport(
                     bundle: header.bundleID, kind: header.kind.rawValue, sender: header.sender,
@@ -128,6 +130,34 @@ struct BundleCommand: ParsableCommand {
                 }
                 print("OK")
             }
+        }
+
+        /// The sender's public identity from --public-key or the keys directory.
+        private func senderIdentity(_ sender: String) throws -> PublicIdentity {
+            let publicPath = publicKey ?? "\(keysDir)/\(sender).pub"
+            guard FileManager.default.fileExists(atPath: publicPath) else {
+                throw BundleError(
+                    .unknownSender,
+                    "no public key for sender '\(sender)': pass --public-key FILE (looked for \(publicPath))",
+                    path: files[0])
+            }
+            return try KeyStore.readPublic(at: publicPath)
+        }
+
+        private func verifyEachPart() throws {
+            var reports: [PartReport] = []
+            for file in files {
+                let info = try BundleReader.inspectPart(at: file)
+                try BundleReader.verifyPart(at: file, sender: try senderIdentity(info.header.sender))
+                var report = PartReport(info)
+                report.verified = true
+                reports.append(report)
+                if !json {
+                    print("\(file): part \(info.part) of \(info.parts) of bundle \(info.header.bundleID) from "
+                          + "\(info.header.sender): signature and digest good")
+                }
+            }
+            if json { try printJSON(reports) } else { print("OK") }
         }
     }
 }

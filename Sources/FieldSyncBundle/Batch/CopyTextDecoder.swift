@@ -171,9 +171,11 @@ struct CopyTextDecoder {
         case "Infinity": return .infinity
         case "-Infinity": return -.infinity
         default:
-            guard let first = raw.first, first == UInt8(ascii: "-") || first == UInt8(ascii: ".")
-                || (first >= 48 && first <= 57)
-            else { return nil }
+            // Plain decimal notation only: no hex floats, no "inf" or "nan" spellings.
+            let allowed = raw.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 || $0 == 101 || $0 == 69 }
+            guard allowed, let first = raw.first, first == 45 || first == 46 || (first >= 48 && first <= 57) else {
+                return nil
+            }
             return Double(text)
         }
     }

@@ -19,11 +19,31 @@ struct CopyTextEncoder {
     /// - Throws: ``BundleError`` with `.invalidArgument` when a value's kind cannot be carried by its column's type;
     ///   the message names the table, column and origin sequence, never the value.
     func append(_ change: Change, to out: inout [UInt8]) throws {
+        let start = out.count
+        do {
+            try appendLine(change, to: &out)
+        } catch {
+            // Never leave half a line behind: the caller may skip this change and go on.
+            out.removeSubrange(start...)
+            throw error
+        }
+    }
+
+    private func appendLine(_ change: Change, to out: inout [UInt8]) throws {
         guard change.values.count == types.count else {
             throw BundleError(
                 .invalidArgument,
                 "table '\(schema.name)': change \(change.origin)#\(change.originSequence) has \(change.values.count) "
                     + "values for \(types.count) columns")
+        }
+        if let changed = change.changedColumns, let last = changed.indexes.last, last >= types.count {
+            throw BundleError(
+                .invalidArgument,
+                "table '\(schema.name)': change \(change.origin)#\(change.originSequence) marks column \(last) as "
+                    + "changed, but the table has \(types.count) columns")
+        }
+        guard Identifier.isValidNodeID(change.origin) else {
+            throw BundleError(.invalidArgument, "table '\(schema.name)': change origin '\(change.origin)' is not a valid node id")
         }
         out.append(change.operation.rawValue.utf8.first!)
         out.append(Self.tab)

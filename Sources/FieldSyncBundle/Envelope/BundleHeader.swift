@@ -89,6 +89,8 @@ enum PartFraming {
     static let tailSize = 4 + signatureSize + 8
     /// Largest header or trailer accepted.
     static let maxJSONSize = 65536
+    /// Most parts a bundle may have (10,000 parts of 4 GB is 40 TB).
+    static let maxParts = 10_000
 
     static func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]

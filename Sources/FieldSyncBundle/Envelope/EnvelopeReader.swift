@@ -66,13 +66,15 @@ final class EnvelopeReader {
         }
         parts = (1...count).map { byIndex[$0]! }
         header = first.header
-        try Self.checkVersion(header, path: first.path)
     }
 
     /// Refuses a newer format version or a required capability this FieldSync lacks.
-    static func checkVersion(_ header: BundleHeader, path: String) throws {
+    static func checkVersion(_ header: HeaderPreamble, path: String) throws {
         guard header.format == BundleHeader.formatName else {
             throw BundleError(.notABundle, "not a FieldSync bundle (format '\(header.format)')", path: path)
+        }
+        guard header.version >= 1 else {
+            throw BundleError(.notABundle, "bundle format version \(header.version) is not valid", path: path)
         }
         guard header.version <= BundleHeader.currentVersion else {
             throw BundleError(
@@ -92,22 +94,66 @@ final class EnvelopeReader {
     /// Total size of the part files in bytes.
     var totalSize: Int64 { parts.reduce(0) { $0 + $1.size } }
 
-    /// Checks each part's signature against `sender`, then every part's ciphertext digest and the whole digest.
-    ///
-    /// - Throws: ``BundleError`` with `.unknownSender`/`.keyEpoch` for the wrong key, `.badSignature`, or
-    ///   `.digestMismatch` naming the part.
-    func verify(sender: PublicIdentity) throws {
+    /// Checks the signature and the ciphertext digest of one part file on its own, without the other parts.
+    static func verifyPart(_ part: PartFile, sender: PublicIdentity) throws {
+        try checkSender(part.header, sender: sender, path: part.path)
+        let message = PartFraming.signedMessage(header: part.headerBytes, trailer: part.trailerBytes)
+        guard sender.verify(signature: part.signature, message: message) else {
+            throw BundleError(
+                .badSignature, "bad signature: the header or trailer was altered, or '\(part.header.sender)' did not sign it",
+                path: part.path)
+        }
+        let digest = Digest()
+        try hashCiphertext(of: part, into: [digest])
+        guard digest.finalHex() == part.trailer.digest else {
+            throw BundleError(
+                .digestMismatch, "part \(part.trailer.part) of \(part.trailer.parts): the ciphertext does not match its "
+                    + "signed digest (the file was altered or damaged)", path: part.path)
+        }
+    }
+
+    /// Feeds the ciphertext of `part` to every digest in `digests`, in bounded memory.
+    static func hashCiphertext(of part: PartFile, into digests: [Digest]) throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        try part.file.seek(to: part.ciphertextOffset)
+        var remaining = part.ciphertextLength
+        while remaining > 0 {
+            let want = Int(min(Int64(buffer.count), remaining))
+            let got = try buffer.withUnsafeMutableBytes { (raw) throws in
+                try part.file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
+            }
+            guard got == want else {
+                throw BundleError(.truncated, "the part changed while it was being read", path: part.path)
+            }
+            buffer.withUnsafeBytes {
+                let slice = UnsafeRawBufferPointer(rebasing: $0[0..<got])
+                for digest in digests { digest.update(slice) }
+            }
+            remaining -= Int64(got)
+        }
+    }
+
+    /// Refuses a public key that is not the sender's, or of another key epoch.
+    static func checkSender(_ header: BundleHeader, sender: PublicIdentity, path: String) throws {
         guard sender.id == header.sender else {
             throw BundleError(
                 .unknownSender, "bundle is from '\(header.sender)', but the public key given is for '\(sender.id)'",
-                path: parts[0].path)
+                path: path)
         }
         guard sender.epoch == header.keyEpoch else {
             throw BundleError(
                 .keyEpoch,
                 "bundle was signed with key epoch \(header.keyEpoch) of '\(header.sender)', but the known key is "
-                    + "epoch \(sender.epoch)", path: parts[0].path)
+                    + "epoch \(sender.epoch)", path: path)
         }
+    }
+
+    /// Checks each part's signature against `sender`, then every part's ciphertext digest and the whole digest.
+    ///
+    /// - Throws: ``BundleError`` with `.unknownSender`/`.keyEpoch` for the wrong key, `.badSignature`, or
+    ///   `.digestMismatch` naming the part.
+    func verify(sender: PublicIdentity) throws {
+        try Self.checkSender(header, sender: sender, path: parts[0].path)
         for part in parts {
             let message = PartFraming.signedMessage(header: part.headerBytes, trailer: part.trailerBytes)
             guard sender.verify(signature: part.signature, message: message) else {
@@ -119,26 +165,9 @@ final class EnvelopeReader {
         }
         let total = Digest()
         var totalLength: Int64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         for part in parts {
             let digest = Digest()
-            try part.file.seek(to: part.ciphertextOffset)
-            var remaining = part.ciphertextLength
-            while remaining > 0 {
-                let want = Int(min(Int64(buffer.count), remaining))
-                let got = try buffer.withUnsafeMutableBytes { (raw) throws in
-                    try part.file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
-                }
-                guard got == want else {
-                    throw BundleError(.truncated, "the part changed while it was being read", path: part.path)
-                }
-                buffer.withUnsafeBytes {
-                    let slice = UnsafeRawBufferPointer(rebasing: $0[0..<got])
-                    digest.update(slice)
-                    total.update(slice)
-                }
-                remaining -= Int64(got)
-            }
+            try Self.hashCiphertext(of: part, into: [digest, total])
             totalLength += part.ciphertextLength
             guard digest.finalHex() == part.trailer.digest else {
                 throw BundleError(

@@ -1,4 +1,12 @@
+import FieldSyncCore
 import Foundation
+
+/// The fields of a header that decide whether this FieldSync can read the rest.
+struct HeaderPreamble: Decodable {
+    var format: String
+    var version: Int
+    var requires: [String]
+}
 
 /// One part file of a bundle, with its framing parsed but nothing trusted yet.
 struct PartFile {
@@ -36,10 +44,21 @@ struct PartFile {
         }
         headerBytes = try file.read(count: headerLength, at: 12)
         ciphertextOffset = Int64(12 + headerLength)
+        // Format, version and capabilities first: a newer bundle must be told apart from a damaged one.
+        let preamble: HeaderPreamble
+        do {
+            preamble = try JSONDecoder().decode(HeaderPreamble.self, from: Data(headerBytes))
+        } catch {
+            throw BundleError(.notABundle, "the bundle header is not valid JSON", path: path, underlying: error)
+        }
+        try EnvelopeReader.checkVersion(preamble, path: path)
         do {
             header = try JSONDecoder().decode(BundleHeader.self, from: Data(headerBytes))
         } catch {
             throw BundleError(.notABundle, "the bundle header is not valid JSON of format v1", path: path, underlying: error)
+        }
+        guard Identifier.isValidNodeID(header.sender), Identifier.isValidNodeID(header.recipient) else {
+            throw BundleError(.notABundle, "the bundle header names an invalid sender or recipient id", path: path)
         }
         let tail = try file.read(count: PartFraming.tailSize, at: size - Int64(PartFraming.tailSize))
         guard Array(tail[(4 + PartFraming.signatureSize)...]) == PartFraming.endMagic else {
@@ -65,7 +84,7 @@ struct PartFile {
             throw BundleError(
                 code, "the part holds \(actual) ciphertext bytes but its trailer says \(trailer.length)", path: path)
         }
-        guard trailer.parts >= 1, (1...trailer.parts).contains(trailer.part) else {
+        guard (1...PartFraming.maxParts).contains(trailer.parts), (1...trailer.parts).contains(trailer.part) else {
             throw BundleError(.notABundle, "the trailer names part \(trailer.part) of \(trailer.parts)", path: path)
         }
     }

@@ -60,7 +60,9 @@ public enum KeyStore {
         defer { bytes.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) } }
         var fields: [String: ArraySlice<UInt8>] = [:]
         let lines = bytes.split(separator: UInt8(ascii: "\n"))
-        guard let first = lines.first, String(decoding: first, as: UTF8.self) == secretHeader else {
+        guard let first = lines.first,
+            String(decoding: first.last == UInt8(ascii: "\r") ? first.dropLast() : first, as: UTF8.self) == secretHeader
+        else {
             throw BundleError(.invalidKey, "not a FieldSync secret key (first line must be '\(secretHeader)')", path: path)
         }
         for line in lines.dropFirst() {
@@ -68,6 +70,7 @@ public enum KeyStore {
             let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
             var value = line[(colon + 1)...]
             while value.first == UInt8(ascii: " ") { value = value.dropFirst() }
+            while value.last == UInt8(ascii: "\r") || value.last == UInt8(ascii: " ") { value = value.dropLast() }
             fields[name] = value
         }
         func text(_ name: String) throws -> String {

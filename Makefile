@@ -1,0 +1,47 @@
+# FieldSync: build, run the demo, test.
+#
+#   make run     install missing Debian packages, build, run the demo into demo-output/
+#   make test    install missing Debian packages, build, run `swift test` against a throwaway PostgreSQL 15
+#   make build   swift build
+#   make bench   release-build benchmarks of the bundle format
+#   make lint    swift format lint
+#   make clean   remove build products and demo/benchmark output
+
+SWIFT ?= swift
+DEMO_DIR ?= demo-output
+
+.PHONY: all help deps build run test bench lint clean
+
+all: build
+
+help:
+	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	$(SWIFT) build
+
+# Steps in one recipe rather than as prerequisites, so `make -j` cannot build before the packages are installed.
+run: deps
+	$(SWIFT) build
+	rm -rf $(DEMO_DIR)
+	$(SWIFT) run fieldsync demo --dir $(DEMO_DIR)
+
+# Compile first, so the throwaway server only runs while the tests do.
+test: deps
+	$(SWIFT) build --build-tests
+	bash scripts/with-postgres.sh $(SWIFT) test
+
+bench: deps
+	$(SWIFT) run -c release fieldsync-bench bundle
+
+lint:
+	@$(SWIFT) format --version >/dev/null 2>&1 || { \
+		echo "make lint: 'swift format' is not available in this Swift toolchain (it ships with Swift 6 and later)" >&2; \
+		exit 1; }
+	$(SWIFT) format lint -r Sources Tests
+
+clean:
+	rm -rf .build $(DEMO_DIR) bench-output
