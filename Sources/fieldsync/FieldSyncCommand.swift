@@ -1,6 +1,21 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 @main
+enum FieldSyncMain {
+    /// Bootstraps logging (to standard error; level from `FIELDSYNC_LOG`, default `warning`) and runs the command.
+    static func main() {
+        let level = ProcessInfo.processInfo.environment["FIELDSYNC_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        FieldSyncCommand.main()
+    }
+}
+
 struct FieldSyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fieldsync",

@@ -186,7 +186,8 @@ final class HubTableApplier {
             throw RowProblem(reason: "the site's table '\(incoming.name)' lacks the primary-key column '\(key)'")
         }
         let shared = hub.columns.filter { incoming.columnIndex(named: $0.name) != nil }
-        schema = try TableSchema(name: hub.name, columns: shared, primaryKey: hub.primaryKey)
+        let schema = try TableSchema(name: hub.name, columns: shared, primaryKey: hub.primaryKey)
+        self.schema = schema
         self.incoming = incoming
         self.connection = connection
         mapping = shared.map { incoming.columnIndex(named: $0.name)! }
