@@ -31,4 +31,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
         return sub
     }
+
+    /// Names of the entries in the directory (or in its sub-directory `name`), sorted.
+    public func contents(of name: String? = nil) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: name.map(file) ?? path).sorted()
+    }
 }

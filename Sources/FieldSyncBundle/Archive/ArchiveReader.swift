@@ -106,7 +106,10 @@ final class ArchiveReader {
                 .limitExceeded, "the payload holds more than \(limits.maxEntries) entries; refusing it", path: name)
         }
         let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let shown = String(path.prefix(200))
+        // The name is the sender's choice: show it without control characters (no forged log lines or escapes).
+        let shown = String(String.UnicodeScalarView(path.unicodeScalars.prefix(200).map {
+            $0.properties.generalCategory == .control ? "?" : $0
+        }))
         guard archive_entry_hardlink(entry) == nil, archive_entry_symlink(entry) == nil,
             archive_entry_filetype(entry) == 0o100000
         else {
