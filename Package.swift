@@ -60,11 +60,15 @@ let package = Package(
         // Helpers shared by every test target: temporary directories, key fixtures, running the binary.
         .target(
             name: "FieldSyncTesting",
-            dependencies: ["FieldSyncCore", "FieldSyncBundle", "CArchive"],
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite", "CArchive"],
             path: "Sources/FieldSyncTesting"
         ),
         .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
         .testTarget(name: "FieldSyncBundleTests", dependencies: ["FieldSyncBundle", "FieldSyncTesting", "CArchive"]),
+        .testTarget(
+            name: "FieldSyncSyncTests",
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite", "FieldSyncTesting"]
+        ),
         .testTarget(
             name: "FieldSyncCLITests",
             dependencies: ["FieldSyncBundle", "FieldSyncSQLite", "FieldSyncTesting"]
