@@ -40,11 +40,14 @@ extension SQLiteHubStore {
             try connection.run("INSERT INTO _fieldsync_applying (origin) VALUES (?)", [.text(bundle.site)])
             let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let recorder = try OutcomeRecorder(connection: connection, site: bundle.site, bundleID: bundle.bundleID)
+            let versions = VersionAllocator(
+                last: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"), site: bundle.site)
             while let batch = try bundle.nextBatch() {
                 let applier: HubTableApplier
                 do {
                     applier = try HubTableApplier(
-                        incoming: batch.schema, hub: tables[batch.schema.name], connection: connection)
+                        incoming: batch.schema, hub: tables[batch.schema.name], connection: connection,
+                        versions: versions)
                 } catch let problem as RowProblem {
                     try batch.forEach { change in
                         guard change.originSequence > appliedThrough else { return }
@@ -53,21 +56,23 @@ extension SQLiteHubStore {
                     }
                     continue
                 }
-                try batch.forEach { change in
-                    guard change.originSequence > appliedThrough else {
-                        report.alreadyApplied += 1
-                        return
-                    }
-                    guard change.origin == bundle.site else {
-                        try recorder.reject(
-                            change, schema: batch.schema,
-                            reason: "change comes from '\(change.origin)', but a site may only send its own changes")
-                        report.rejected += 1
-                        return
-                    }
-                    try applier.ingest(change, recorder: recorder, report: &report)
+                // The whole batch under one savepoint; if a row breaks a constraint, the batch is undone and applied
+                // again row by row, each under its own savepoint, so that only the failing rows are set aside.
+                let before = (report, versions.last)
+                try connection.execute("SAVEPOINT fieldsync_batch")
+                do {
+                    try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                               recorder: recorder, rowByRow: false, report: &report)
+                    try connection.execute("RELEASE fieldsync_batch")
+                } catch let error as StoreError where error.code == .constraint || error.code == .statement {
+                    try connection.execute("ROLLBACK TO fieldsync_batch")
+                    try connection.execute("RELEASE fieldsync_batch")
+                    (report, versions.last) = before
+                    try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                               recorder: recorder, rowByRow: true, report: &report)
                 }
             }
+            try connection.run("UPDATE _fieldsync_counter SET version = ? WHERE id = 1", [.integer(versions.last)])
             try connection.run("DELETE FROM _fieldsync_applying")
             if let text = bundle.properties[SyncProperty.changesThrough], let through = Int64(text) {
                 appliedThrough = max(appliedThrough, through)
@@ -99,8 +104,69 @@ extension SQLiteHubStore {
         }
     }
 
+    /// Applies the changes of one batch, skipping those already applied and those not from the sending site.
+    ///
+    /// Row by row, a change that breaks a constraint is retried after the rest of the batch (a swap of unique
+    /// values between two rows succeeds that way); what still fails is set aside with its reason.
+    private func ingest(
+        _ batch: any ChangeBatchSource, applier: HubTableApplier, site: String, appliedThrough: Int64,
+        recorder: OutcomeRecorder, rowByRow: Bool, report: inout IngestReport
+    ) throws {
+        var failed: [(change: Change, reason: String)] = []
+        try batch.forEach { change in
+            guard change.originSequence > appliedThrough else {
+                report.alreadyApplied += 1
+                return
+            }
+            guard change.origin == site else {
+                try recorder.reject(
+                    change, schema: batch.schema,
+                    reason: "change comes from '\(change.origin)', but a site may only send its own changes")
+                report.rejected += 1
+                return
+            }
+            if let reason = try applier.ingest(change, recorder: recorder, rowByRow: rowByRow, report: &report) {
+                failed.append((change, reason))
+            }
+        }
+        var progress = true
+        while progress && !failed.isEmpty {
+            progress = false
+            var still: [(change: Change, reason: String)] = []
+            for entry in failed {
+                if let reason = try applier.ingest(entry.change, recorder: recorder, rowByRow: true, report: &report) {
+                    still.append((entry.change, reason))
+                } else {
+                    progress = true
+                }
+            }
+            failed = still
+        }
+        for entry in failed {
+            try recorder.reject(entry.change, schema: batch.schema, reason: entry.reason)
+            report.rejected += 1
+        }
+    }
+
     func elapsed(since start: DispatchTime) -> Int {
         Int((DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+    }
+}
+
+/// Hands out hub versions during one ingest; written back to `_fieldsync_counter` before commit.
+final class VersionAllocator {
+    var last: Int64
+    let site: String
+    let now = nowText()
+
+    init(last: Int64, site: String) {
+        self.last = last
+        self.site = site
+    }
+
+    func next() -> Int64 {
+        last += 1
+        return last
     }
 }
 
@@ -174,8 +240,9 @@ final class HubTableApplier {
     private let lookup: SQLiteStatement
     private let upsert: SQLiteStatement
     private let tombstone: SQLiteStatement
+    private let versions: VersionAllocator
 
-    init(incoming: TableSchema, hub: TableSchema?, connection: SQLiteConnection) throws {
+    init(incoming: TableSchema, hub: TableSchema?, connection: SQLiteConnection, versions: VersionAllocator) throws {
         guard let hub else {
             throw RowProblem(reason: "table '\(incoming.name)' is not synced by this hub")
         }
@@ -190,6 +257,7 @@ final class HubTableApplier {
         self.schema = schema
         self.incoming = incoming
         self.connection = connection
+        self.versions = versions
         mapping = shared.map { incoming.columnIndex(named: $0.name)! }
         let table = Identifier.quoted(hub.name)
         let keyMatch = schema.primaryKey.enumerated().map { "\(Identifier.quoted($1)) = ?\($0 + 1)" }
@@ -199,13 +267,18 @@ final class HubTableApplier {
                 + "WHERE \(keyMatch)")
         let columns = SQLText.columnList(schema)
         let placeholders = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
-        let updates = schema.columns.filter { !schema.primaryKey.contains($0.name) }
-            .map { "\(Identifier.quoted($0.name)) = excluded.\(Identifier.quoted($0.name))" } + ["sync_deleted = 0"]
+        let stamps = ["sync_version", "sync_modified_at", "sync_origin_client", "sync_deleted"]
+        let updates = (schema.columns.map(\.name).filter { !schema.primaryKey.contains($0) } + stamps)
+            .map { "\(Identifier.quoted($0)) = excluded.\(Identifier.quoted($0))" }
         upsert = try connection.prepare(
-            "INSERT INTO \(table) (\(columns), sync_deleted) VALUES (\(placeholders), 0) ON CONFLICT "
+            "INSERT INTO \(table) (\(columns), sync_version, sync_modified_at, sync_origin_client, sync_deleted) "
+                + "VALUES (\(placeholders), ?, ?, ?, 0) ON CONFLICT "
                 + "(\(schema.primaryKey.map(Identifier.quoted).joined(separator: ", "))) DO UPDATE SET "
                 + updates.joined(separator: ", "))
-        tombstone = try connection.prepare("UPDATE \(table) SET sync_deleted = 1 WHERE \(keyMatch)")
+        let keyCount = schema.primaryKey.count
+        tombstone = try connection.prepare(
+            "UPDATE \(table) SET sync_deleted = 1, sync_version = ?\(keyCount + 1), sync_modified_at = ?\(keyCount + 2), "
+                + "sync_origin_client = ?\(keyCount + 3) WHERE \(keyMatch)")
     }
 
     /// The hub's current row for `key` (values in this applier's column order).
@@ -221,7 +294,13 @@ final class HubTableApplier {
     }
 
     /// Judges and applies one change, counting the result in `report`.
-    func ingest(_ change: Change, recorder: OutcomeRecorder, report: inout IngestReport) throws {
+    ///
+    /// - Parameter rowByRow: write under a savepoint of its own and return the reason if the row breaks a
+    ///   constraint; otherwise a write error propagates (the caller then retries the batch row by row).
+    /// - Returns: why the change could not be written, or `nil`.
+    func ingest(_ change: Change, recorder: OutcomeRecorder, rowByRow: Bool, report: inout IngestReport) throws
+        -> String?
+    {
         var local = change
         local.values = mapping.map { change.values[$0] }
         if let changed = change.changedColumns {
@@ -236,23 +315,34 @@ final class HubTableApplier {
             try recorder.conflict(local, schema: schema, hub: hub!)
             report.conflicts += 1
         case .apply:
+            guard rowByRow else {
+                try write(local, key: key)
+                report.applied += 1
+                return nil
+            }
             try connection.execute("SAVEPOINT fieldsync_row")
             do {
-                if local.operation == .delete {
-                    try tombstone.bind(key)
-                    while try tombstone.step() {}
-                } else {
-                    try upsert.bind(local.values)
-                    while try upsert.step() {}
-                }
+                try write(local, key: key)
                 try connection.execute("RELEASE fieldsync_row")
                 report.applied += 1
             } catch let error as StoreError where error.code == .constraint || error.code == .statement {
                 try connection.execute("ROLLBACK TO fieldsync_row")
                 try connection.execute("RELEASE fieldsync_row")
-                try recorder.reject(local, schema: schema, reason: error.message)
-                report.rejected += 1
+                return error.message
             }
+        }
+        return nil
+    }
+
+    /// Writes the row (or its tombstone), stamped with the next hub version and the sending site.
+    private func write(_ change: Change, key: [Value]) throws {
+        let stamp: [Value] = [.integer(versions.next()), .text(versions.now), .text(versions.site)]
+        if change.operation == .delete {
+            try tombstone.bind(key + stamp)
+            while try tombstone.step() {}
+        } else {
+            try upsert.bind(change.values + stamp)
+            while try upsert.step() {}
         }
     }
 }

@@ -48,6 +48,7 @@ extension SQLiteHubStore {
 
     /// Streams the plan's changes: per table in order, every row whose version lies in the plan's range and was not
     /// made by the site itself, then the current state of each row with an outcome that the range did not carry.
+    /// Within a table, tombstones come before live rows, so a deleted row frees its unique values first.
     public func streamReturn(_ plan: ReturnPlan, into emit: (Change, String) throws -> Void) throws -> Int {
         var count = 0
         for schema in plan.tables {
@@ -55,47 +56,62 @@ extension SQLiteHubStore {
             let selection = "SELECT \(SQLText.columnList(schema)), sync_version, sync_deleted, sync_origin_client "
                 + "FROM \(table)"
             let range = try connection.prepare(
-                "\(selection) WHERE sync_version > ? AND sync_version <= ? "
+                "\(selection) WHERE sync_version > ? AND sync_version <= ? AND sync_deleted = ? "
                     + "AND (sync_origin_client IS NULL OR sync_origin_client <> ?) ORDER BY sync_version")
-            try range.bind([.integer(plan.afterVersion), .integer(plan.throughVersion), .text(plan.site)])
-            while try range.step() {
-                try emit(change(from: range.row(), schema: schema), schema.name)
-                count += 1
-            }
             let outcomes = plan.outcomes.filter { $0.table == schema.name }
-            guard !outcomes.isEmpty else { continue }
-            let lookup = try connection.prepare("\(selection) WHERE \(SQLText.keyMatch(schema, parameter: 1))")
-            let keyValues = try connection.prepare(
-                "SELECT " + schema.primaryKey.indices.map { "json_extract(?1, '$[\($0)]')" }.joined(separator: ", "))
-            var sent = Set<String>()
-            for outcome in outcomes where sent.insert(outcome.key).inserted {
-                try lookup.bind([.text(outcome.key)])
-                if try lookup.step() {
-                    let row = lookup.row()
-                    let version = row[schema.columns.count].integerValue ?? 0
-                    let origin = row[schema.columns.count + 2].textValue
-                    let carried = version > plan.afterVersion && version <= plan.throughVersion && origin != plan.site
-                    if !carried {
-                        try emit(change(from: row, schema: schema), schema.name)
-                        count += 1
-                    }
-                } else {
-                    // The hub never had the row: a tombstone brings the site back in step.
-                    try keyValues.bind([.text(outcome.key)])
-                    _ = try keyValues.step()
-                    var values = [Value](repeating: .null, count: schema.columns.count)
-                    for (position, column) in schema.primaryKeyIndexes.enumerated() {
-                        values[column] = keyValues.value(at: position)
-                    }
-                    try emit(
-                        Change(operation: .delete, origin: hubID, originSequence: plan.throughVersion,
-                               version: plan.throughVersion, values: values), schema.name)
+            let corrections = try outcomeRows(outcomes, schema: schema, selection: selection, plan: plan)
+            for deleted in [true, false] {
+                try range.bind([
+                    .integer(plan.afterVersion), .integer(plan.throughVersion), .integer(deleted ? 1 : 0),
+                    .text(plan.site),
+                ])
+                while try range.step() {
+                    try emit(change(from: range.row(), schema: schema), schema.name)
                     count += 1
                 }
-                lookup.reset()
+                for correction in corrections where (correction.operation == .delete) == deleted {
+                    try emit(correction, schema.name)
+                    count += 1
+                }
             }
         }
         return count
+    }
+
+    /// The hub's current state of each row with an outcome, unless the plan's range carries it already; a
+    /// tombstone where the hub never had the row, so the site comes back in step.
+    private func outcomeRows(_ outcomes: [RowOutcome], schema: TableSchema, selection: String, plan: ReturnPlan)
+        throws -> [Change]
+    {
+        guard !outcomes.isEmpty else { return [] }
+        let lookup = try connection.prepare("\(selection) WHERE \(SQLText.keyMatch(schema, parameter: 1))")
+        let keyValues = try connection.prepare(
+            "SELECT " + schema.primaryKey.indices.map { "json_extract(?1, '$[\($0)]')" }.joined(separator: ", "))
+        var changes: [Change] = []
+        var seen = Set<String>()
+        for outcome in outcomes where seen.insert(outcome.key).inserted {
+            try lookup.bind([.text(outcome.key)])
+            defer { lookup.reset() }
+            if try lookup.step() {
+                let row = lookup.row()
+                let version = row[schema.columns.count].integerValue ?? 0
+                let origin = row[schema.columns.count + 2].textValue
+                let carried = version > plan.afterVersion && version <= plan.throughVersion && origin != plan.site
+                if !carried { changes.append(change(from: row, schema: schema)) }
+            } else {
+                try keyValues.bind([.text(outcome.key)])
+                _ = try keyValues.step()
+                var values = [Value](repeating: .null, count: schema.columns.count)
+                for (position, column) in schema.primaryKeyIndexes.enumerated() {
+                    values[column] = keyValues.value(at: position)
+                }
+                keyValues.reset()
+                changes.append(Change(
+                    operation: .delete, origin: hubID, originSequence: plan.throughVersion,
+                    version: plan.throughVersion, values: values))
+            }
+        }
+        return changes
     }
 
     /// Records that the return bundle for `plan` was written, so the next one takes the next sequence.

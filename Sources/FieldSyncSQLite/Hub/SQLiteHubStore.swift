@@ -198,8 +198,10 @@ public final class SQLiteHubStore: HubStore {
         return "CREATE TABLE \(Identifier.quoted(schema.name)) (\(parts.joined(separator: ", ")))"
     }
 
-    /// Triggers that stamp versions: on insert, on an update that changes a value or the tombstone flag, and a
-    /// `DELETE` turned into a tombstone. A key change leaves a tombstone for the old key.
+    /// Triggers that stamp versions on changes made at the hub itself (HQ staff, other programs): on insert, on an
+    /// update that changes a value or the tombstone flag, and a `DELETE` turned into a tombstone. A key change
+    /// leaves a tombstone for the old key. While FieldSync ingests a bundle (`_fieldsync_applying` has a row) the
+    /// ingest stamps rows itself, with the origin site.
     static func versionTriggers(for schema: TableSchema) -> String {
         let table = Identifier.quoted(schema.name)
         let prefix = "_fieldsync_\(schema.name)"
@@ -213,19 +215,21 @@ public final class SQLiteHubStore: HubStore {
             UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1;
                 UPDATE \(table) SET sync_version = (SELECT version FROM _fieldsync_counter WHERE id = 1),
                     sync_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
-                    sync_origin_client = (SELECT origin FROM _fieldsync_applying LIMIT 1)
+                    sync_origin_client = NULL
                 WHERE \(newKeyMatch);
             """
         let dataColumns = schema.columns.map(\.name) + ["sync_deleted"]
+        let notApplying = "NOT EXISTS (SELECT 1 FROM _fieldsync_applying)"
         let columnList = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
         let oldValues = schema.columns.map { "OLD.\(Identifier.quoted($0.name))" }.joined(separator: ", ")
         return """
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table) BEGIN
+            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
+            WHEN \(notApplying) BEGIN
                 \(stamp)
             END;
             CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_update"))
             AFTER UPDATE OF \(dataColumns.map(Identifier.quoted).joined(separator: ", ")) ON \(table)
-            WHEN \(SQLText.anyChanged(dataColumns)) BEGIN
+            WHEN \(notApplying) AND (\(SQLText.anyChanged(dataColumns))) BEGIN
                 INSERT INTO \(table) (\(columnList), sync_deleted) SELECT \(oldValues), 1 WHERE \(keyChanged)
                     ON CONFLICT DO NOTHING;
                 \(stamp)

@@ -56,6 +56,9 @@ extension SiteStore {
                                    [.integer(acknowledged)])
             }
             let acknowledged = try counters().acknowledged
+            // With no unacknowledged local edit anywhere (a first load, a quiet site), no record needs the check.
+            let anyPending = try connection.scalar(
+                "SELECT 1 FROM _fieldsync_rows WHERE local_seq > ? LIMIT 1", [.integer(acknowledged)]) != nil
             if let text = properties[SyncProperty.outcomes] {
                 report.outcomes = try JSONDecoder().decode([RowOutcome].self, from: Data(text.utf8))
                 try recordOutcomes(report.outcomes, returnSequence: Int64(header.sequence))
@@ -63,6 +66,7 @@ extension SiteStore {
             try connection.execute("PRAGMA defer_foreign_keys = ON")
             try connection.run("INSERT INTO _fieldsync_applying (origin) VALUES (?)", [.text(hubID)])
             var appliers: [String: ReturnApplier] = [:]
+            var failed: [(applier: ReturnApplier, change: Change, error: StoreError)] = []
             while let batch = try contents.nextBatch() {
                 let name = batch.schema.name
                 if appliers[name] == nil {
@@ -72,12 +76,36 @@ extension SiteStore {
                 }
                 let applier = appliers[name]!
                 try batch.forEach { change in
-                    if try applier.apply(change, acknowledged: acknowledged) {
-                        report.applied += 1
-                    } else {
-                        report.keptLocal += 1
+                    do {
+                        if try applier.apply(change, acknowledged: anyPending ? acknowledged : nil) {
+                            report.applied += 1
+                        } else {
+                            report.keptLocal += 1
+                        }
+                    } catch let error as StoreError where error.code == .constraint {
+                        failed.append((applier, change, error))
                     }
                 }
+            }
+            // A row that broke a constraint (say, a unique value another row still held) is retried once the rest
+            // is in; what still fails stops the import, which rolls back whole.
+            var progress = true
+            while progress && !failed.isEmpty {
+                progress = false
+                var still: [(applier: ReturnApplier, change: Change, error: StoreError)] = []
+                for entry in failed {
+                    do {
+                        _ = try entry.applier.apply(entry.change, acknowledged: anyPending ? acknowledged : nil)
+                        report.applied += 1
+                        progress = true
+                    } catch let error as StoreError where error.code == .constraint {
+                        still.append((entry.applier, entry.change, error))
+                    }
+                }
+                failed = still
+            }
+            if !failed.isEmpty {
+                report.applied += try applyCycles(failed.map { ($0.applier, $0.change) })
             }
             try connection.run("DELETE FROM _fieldsync_applying")
             try setState("last_return_sequence", .integer(Int64(header.sequence)))
@@ -91,6 +119,33 @@ extension SiteStore {
                         + "\(report.outcomes.count) outcomes")
             return report
         }
+    }
+
+    /// Rows that still break a unique constraint after every retry form cycles, such as two rows that swapped
+    /// values: one at a time they can never go in. Where no other table's foreign key acts on delete, the rows in
+    /// question are removed and written again together (foreign keys are deferred to commit). Otherwise the import
+    /// stops with a message naming the row, and rolls back whole.
+    private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change)]) throws -> Int {
+        for entry in failed where try !deletesAreSafe(entry.applier.table) {
+            throw StoreError(
+                .constraint, "cannot apply the hub's row \(entry.applier.describeKey(entry.change)): it breaks a "
+                    + "unique constraint together with other rows; nothing from this bundle was applied",
+                location: connection.path)
+        }
+        for entry in failed { try entry.applier.remove(entry.change) }
+        for entry in failed { _ = try entry.applier.apply(entry.change, acknowledged: nil) }
+        return failed.count
+    }
+
+    /// Whether deleting rows of `table` triggers nothing elsewhere: no foreign key referencing it has an
+    /// ON DELETE action (NO ACTION is deferred to commit here, so it is safe).
+    private func deletesAreSafe(_ table: String) throws -> Bool {
+        for other in try SQLiteSchema.tableNames(in: connection) {
+            let keys = try connection.query(
+                "SELECT on_delete FROM pragma_foreign_key_list(?) WHERE \"table\" = ?", [.text(other), .text(table)])
+            if keys.contains(where: { $0[0].textValue != "NO ACTION" }) { return false }
+        }
+        return true
     }
 
     /// Keeps what the hub said about this site's rows, with the local version of each row as it is now.
@@ -167,13 +222,32 @@ final class ReturnApplier {
         return (try ReturnApplier(incoming: incoming, local: local!, connection: connection), created)
     }
 
-    /// Applies `change` unless its record has a local edit newer than `acknowledged`; returns whether it applied.
-    func apply(_ change: Change, acknowledged: Int64) throws -> Bool {
+    /// The local table's name.
+    var table: String { incoming.name }
+
+    /// Deletes the record `change` names, without capturing it.
+    func remove(_ change: Change) throws {
+        var tombstone = change
+        tombstone.operation = .delete
+        tombstone.values = mapping.map { change.values[$0] }
+        try writer.apply(tombstone)
+    }
+
+    /// `table [key values]` for messages.
+    func describeKey(_ change: Change) -> String {
+        "\(incoming.name) \(Value.jsonArray(keyIndexes.map { change.values[$0] }))"
+    }
+
+    /// Applies `change` unless its record has a local edit newer than `acknowledged` (`nil`: no record has one);
+    /// returns whether it applied.
+    func apply(_ change: Change, acknowledged: Int64?) throws -> Bool {
         let keyValues = keyIndexes.map { change.values[$0] }
-        try pending.bind([.text(incoming.name)] + keyValues)
-        let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
-        pending.reset()
-        guard localSequence <= acknowledged else { return false }
+        if let acknowledged {
+            try pending.bind([.text(incoming.name)] + keyValues)
+            let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
+            pending.reset()
+            guard localSequence <= acknowledged else { return false }
+        }
         var local = change
         local.values = mapping.map { change.values[$0] }
         try writer.apply(local)
