@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // zstd directly, only for the benchmark's reference pipeline (the bundle itself uses zstd through libarchive).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Values, schemas, changes and errors: pure Swift, no C module.
         .target(name: "FieldSyncCore"),
@@ -55,7 +57,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "fieldsync-bench",
-            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "CArchive", "CSodium"]
+            dependencies: [
+                "FieldSyncCore", "FieldSyncBundle", "CSodium", "CZstd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // Helpers shared by every test target: temporary directories, key fixtures, running the binary.
         .target(
