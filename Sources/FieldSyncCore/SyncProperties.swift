@@ -27,8 +27,14 @@ public struct RowOutcome: Sendable, Codable, Hashable {
     public enum Kind: String, Sendable, Codable {
         /// A conflict: the hub kept its own row; the site's version is recorded at the hub.
         case conflictHubKept = "conflict_hub_kept"
-        /// The row could not be applied (constraint, type, unknown table, direction); the reason says why.
+        /// The row could not be applied (a constraint at the hub); the reason says why. The hub's own state of the
+        /// row comes with it, so the site comes back in step; the site keeps its version in its outcomes.
         case rejected
+        /// The whole table could not be applied (unknown at the hub, a column the hub lacks); the site keeps its
+        /// rows as they are until the hub's schema is fixed and the rows are retried there.
+        case rejectedKept = "rejected_kept"
+        /// Not a problem: the site judged a hub change against an older row, so the hub sends its current row again.
+        case resend
     }
 
     public var kind: Kind

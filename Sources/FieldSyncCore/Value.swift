@@ -31,10 +31,13 @@ extension Value: CustomStringConvertible {
 }
 
 extension Value {
-    /// Exact equality, where two NaN reals with the same bits count as equal (SQL `IS NOT DISTINCT FROM`).
+    /// Exact equality, as a database compares: two NaN reals with the same bits are equal, and text is equal only
+    /// byte for byte (Swift's `==` would call two Unicode normalisation forms of the same word equal, and an edit
+    /// that changes one into the other would be lost).
     public func isSameValue(as other: Value) -> Bool {
         switch (self, other) {
         case (.real(let a), .real(let b)): a.bitPattern == b.bitPattern || a == b
+        case (.text(let a), .text(let b)): a.utf8.elementsEqual(b.utf8)
         default: self == other
         }
     }

@@ -108,7 +108,8 @@ public final class SQLiteConnection {
         let primary = result & 0xff
         let code: StoreError.Code =
             switch primary {
-            case SQLITE_CONSTRAINT: .constraint
+            // A value the column refuses (STRICT tables) or one too big is the row's fault too.
+            case SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_TOOBIG: .constraint
             case SQLITE_BUSY, SQLITE_LOCKED: .busy
             default: .statement
             }

@@ -4,6 +4,7 @@ import FieldSyncHub
 import FieldSyncSQLite
 import FieldSyncSite
 import Foundation
+import Logging
 
 /// A hub and some sites in one temporary directory, exchanging real bundle files through the library.
 ///
@@ -26,12 +27,20 @@ public final class SyncWorld {
     public private(set) var sites: [Site] = []
 
     /// Creates the hub and `siteIDs`, with `schema` run on every site database and tables declared at the hub.
-    public init(sites siteIDs: [String], schema: (SQLiteConnection) throws -> Void) throws {
+    ///
+    /// - Parameter quiet: log only warnings and errors (for tests that exchange hundreds of bundles).
+    public init(sites siteIDs: [String], quiet: Bool = false, schema: (SQLiteConnection) throws -> Void) throws {
         directory = try TemporaryDirectory(prefix: "fieldsync-world")
+        var hubLogger = Logger(label: "fieldsync.hub")
+        var siteLogger = Logger(label: "fieldsync.site")
+        if quiet {
+            hubLogger.logLevel = .warning
+            siteLogger.logLevel = .warning
+        }
         let hubKeys = try NodeKeys.generate(id: "hub")
         let hubPath = directory.file("hub.sqlite")
         hubStore = try SQLiteHubStore.create(path: hubPath, hubID: "hub")
-        hub = try HubEngine(store: hubStore, keys: hubKeys)
+        hub = try HubEngine(store: hubStore, keys: hubKeys, logger: hubLogger)
         hubDatabase = try SQLiteConnection(path: hubPath)
         var declared = false
         for id in siteIDs {
@@ -50,7 +59,8 @@ public final class SyncWorld {
             _ = try directory.directory("outbox/\(id)")
             _ = try directory.directory("return/\(id)")
             sites.append(Site(
-                id: id, engine: try SiteEngine(store: store, keys: keys, hub: hubKeys.identity), database: app,
+                id: id, engine: try SiteEngine(store: store, keys: keys, hub: hubKeys.identity, logger: siteLogger),
+                database: app,
                 path: path))
         }
     }

@@ -38,6 +38,11 @@ extension BundleCommand {
                         to: node.configuration.hub ?? "", sequence: export.bundle.header.sequence,
                         files: export.bundle.paths, bytes: export.bundle.bytes, rows: export.changes)
                     if json { try printJSON([report]) } else { report.print() }
+                    for problem in export.problems {
+                        printWarning(
+                            "\(problem.table) \(problem.key) was left out of the bundle: \(problem.reason). Fix the "
+                                + "row; it stays pending and goes in the next bundle")
+                    }
                 case .hub:
                     let engine = try node.hubEngine()
                     let sites = try site.map { [$0] } ?? engine.store.sites().map(\.id)
@@ -48,7 +53,8 @@ extension BundleCommand {
                         let result = try engine.exportReturn(for: site, template: node.writerTemplate(directory: directory))
                         let report = ExportReport(
                             to: site, sequence: result.bundle.header.sequence, files: result.bundle.paths,
-                            bytes: result.bundle.bytes, rows: result.rows, outcomes: result.plan.outcomes.count)
+                            bytes: result.bundle.bytes, rows: result.rows,
+                            outcomes: result.plan.outcomes.filter { $0.kind != .resend }.count)
                         if !json { report.print() }
                         reports.append(report)
                     }
@@ -98,7 +104,8 @@ extension BundleCommand {
                             file: group[0], status: report.status.rawValue, from: node.configuration.hub ?? "",
                             sequence: report.sequence, applied: report.applied, unchanged: nil,
                             conflicts: report.outcomes.filter { $0.kind == .conflictHubKept }.count,
-                            rejected: report.outcomes.filter { $0.kind == .rejected }.count, keptLocal: report.keptLocal,
+                            rejected: report.outcomes.filter { $0.kind == .rejected || $0.kind == .rejectedKept }.count,
+                            keptLocal: report.keptLocal,
                             missed: report.missedSequences.map(Self.text))
                     }
                     if !json { result.print() }

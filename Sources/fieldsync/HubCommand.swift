@@ -32,11 +32,18 @@ struct HubCommand: ParsableCommand {
                     throw ValidationError("'\(id)' is not a valid node id: use 1 to 64 letters, digits, '-' or '_'")
                 }
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                if let existing = try? NodeDirectory.load(dir), existing.configuration.id != id {
-                    throw ValidationError("\(dir) is already node '\(existing.configuration.id)'")
+                // Running init again keeps the existing configuration (and so the store) unless --store says otherwise.
+                var node = NodeDirectory(
+                    path: dir, configuration: NodeConfiguration(role: .hub, id: id, store: "hub.sqlite"))
+                if FileManager.default.fileExists(atPath: node.configurationPath) {
+                    node = try NodeDirectory.load(dir)
+                    guard node.configuration.id == id, node.configuration.role == .hub else {
+                        throw ValidationError(
+                            "\(dir) is already the \(node.configuration.role.rawValue) '\(node.configuration.id)'")
+                    }
                 }
-                let node = NodeDirectory(
-                    path: dir, configuration: NodeConfiguration(role: .hub, id: id, store: store ?? "hub.sqlite"))
+                if let store { node.configuration.store = store }
+                if node.configuration.store == nil { node.configuration.store = "hub.sqlite" }
                 try node.createFolders()
                 let (identity, created) = try node.ensureKeys()
                 let storePath = node.resolve(node.configuration.store!)

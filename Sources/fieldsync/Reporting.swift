@@ -27,6 +27,11 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data("error: \(message)\n".utf8))
 }
 
+/// Writes `message` to standard error as `warning: message`.
+func printWarning(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+}
+
 /// Prints `value` as pretty JSON with sorted keys.
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()

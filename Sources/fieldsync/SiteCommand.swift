@@ -46,14 +46,23 @@ struct SiteCommand: ParsableCommand {
                 }
                 let hub = try KeyStore.readPublic(at: hubPublicKey)
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                if let existing = try? NodeDirectory.load(dir), existing.configuration.id != id {
-                    throw ValidationError("\(dir) is already node '\(existing.configuration.id)'")
-                }
                 let database = db.hasPrefix("/") ? db : FileManager.default.currentDirectoryPath + "/" + db
                 var node = NodeDirectory(
                     path: dir,
                     configuration: NodeConfiguration(
                         role: .site, id: id, database: database, hub: hub.id, hubPublicKey: "keys/\(hub.id).pub"))
+                // Running init again keeps the rest of an existing configuration (part size limit, folders).
+                if FileManager.default.fileExists(atPath: node.configurationPath) {
+                    let existing = try NodeDirectory.load(dir)
+                    guard existing.configuration.id == id, existing.configuration.role == .site else {
+                        throw ValidationError(
+                            "\(dir) is already the \(existing.configuration.role.rawValue) '\(existing.configuration.id)'")
+                    }
+                    node.configuration.keys = existing.configuration.keys
+                    node.configuration.inbox = existing.configuration.inbox
+                    node.configuration.outbox = existing.configuration.outbox
+                    node.configuration.partSizeLimit = existing.configuration.partSizeLimit
+                }
                 try node.createFolders()
                 let (identity, created) = try node.ensureKeys()
                 let hubKeyPath = node.resolve(node.configuration.hubPublicKey!)
@@ -64,7 +73,6 @@ struct SiteCommand: ParsableCommand {
                 } else {
                     try (hub.line + "\n").write(toFile: hubKeyPath, atomically: true, encoding: .utf8)
                 }
-                node.configuration.partSizeLimit = nil
                 let store = try SiteStore.install(
                     path: database, siteID: id, hubID: hub.id, tables: tables.isEmpty ? nil : tables)
                 try node.save()

@@ -49,6 +49,9 @@ struct StatusCommand: ParsableCommand {
                 print("  acknowledged by hub:   changes up to \(status.acknowledgedChange) of \(status.changeCounter)")
                 print("  hub version applied:   \(status.hubVersion)")
                 print("  outcomes from the hub: \(status.outcomes) (rows the hub kept its version of or set aside)")
+                if status.problems > 0 {
+                    print("  rows left out:         \(status.problems) (a value its column cannot carry; see _fieldsync_problems)")
+                }
                 print("  tables:                \(status.tables.joined(separator: ", "))")
             }
         }

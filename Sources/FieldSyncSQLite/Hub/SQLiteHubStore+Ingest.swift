@@ -13,7 +13,8 @@ extension SQLiteHubStore {
         let started = DispatchTime.now()
         return try connection.withTransaction {
             guard let site = try connection.query(
-                "SELECT last_sequence, last_bundle, applied_through FROM _fieldsync_sites WHERE site_id = ?",
+                "SELECT last_sequence, last_bundle, applied_through, acked_return, acked_hub_version "
+                    + "FROM _fieldsync_sites WHERE site_id = ?",
                 [.text(bundle.site)]
             ).first else {
                 throw StoreError(
@@ -24,6 +25,8 @@ extension SQLiteHubStore {
             var appliedThrough = site[2].integerValue ?? 0
             var report = IngestReport(
                 status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
+            try checkNotRestored(bundle, ackedReturn: site[3].integerValue ?? 0, ackedHubVersion: site[4].integerValue ?? 0,
+                                 lastSequence: lastSequence)
             if bundle.sequence <= lastSequence {
                 let seen = try connection.scalar(
                     "SELECT 1 FROM _fieldsync_bundles WHERE bundle_id = ?", [.text(bundle.bundleID)]) != nil
@@ -51,7 +54,7 @@ extension SQLiteHubStore {
                 } catch let problem as RowProblem {
                     try batch.forEach { change in
                         guard change.originSequence > appliedThrough else { return }
-                        try recorder.reject(change, schema: batch.schema, reason: problem.reason)
+                        try recorder.reject(change, schema: batch.schema, reason: problem.reason, correct: false)
                         report.rejected += 1
                     }
                     continue
@@ -64,7 +67,7 @@ extension SQLiteHubStore {
                     try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
                                recorder: recorder, rowByRow: false, report: &report)
                     try connection.execute("RELEASE fieldsync_batch")
-                } catch let error as StoreError where error.code == .constraint || error.code == .statement {
+                } catch let error as StoreError where error.code == .constraint {
                     try connection.execute("ROLLBACK TO fieldsync_batch")
                     try connection.execute("RELEASE fieldsync_batch")
                     (report, versions.last) = before
@@ -102,6 +105,29 @@ extension SQLiteHubStore {
             }
             return report
         }
+    }
+
+    /// Refuses a bundle from a site whose database went back in time (restored from an older copy): its bundle
+    /// reuses a sequence the hub applied with another bundle, or it claims less than the site acknowledged before.
+    /// Applying it would lose the changes made since the copy, silently.
+    private func checkNotRestored(_ bundle: IncomingBundle, ackedReturn: Int64, ackedHubVersion: Int64,
+                                  lastSequence: UInt64) throws
+    {
+        let restored = StoreError(
+            .invalidState,
+            "bundle \(bundle.sequence) from site '\(bundle.site)' does not follow what the hub has from that site: "
+                + "the site's database looks restored from an older copy. Nothing was applied. Give the restored "
+                + "site a new site id (see docs/sync.md, 'A site restored from a backup')", location: bundle.source)
+        if bundle.sequence <= lastSequence {
+            let other = try connection.scalar(
+                "SELECT bundle_id FROM _fieldsync_bundles WHERE site_id = ? AND sequence = ? AND direction = 'in'",
+                [.text(bundle.site), .integer(Int64(bundle.sequence))])?.textValue
+            if let other, other != bundle.bundleID { throw restored }
+            return
+        }
+        let claimedReturn = bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0
+        let claimedVersion = bundle.prerequisites[SyncProperty.hubVersion] ?? 0
+        if claimedReturn < ackedReturn || claimedVersion < ackedHubVersion { throw restored }
     }
 
     /// Applies the changes of one batch, skipping those already applied and those not from the sending site.
@@ -182,6 +208,7 @@ final class OutcomeRecorder {
     private let bundleID: String
     private let insertConflict: SQLiteStatement
     private let insertRejected: SQLiteStatement
+    private let insertResend: SQLiteStatement
 
     init(connection: SQLiteConnection, site: String, bundleID: String) throws {
         self.connection = connection
@@ -192,8 +219,10 @@ final class OutcomeRecorder {
                 + "hub_origin, incoming, hub_row, rule, decision, created_at) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'server_wins', 'hub_kept', ?)")
         insertRejected = try connection.prepare(
-            "INSERT INTO _fieldsync_rejected (site_id, tbl, pk, origin_seq, bundle_id, reason, incoming, created_at) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            "INSERT INTO _fieldsync_rejected (site_id, tbl, pk, origin_seq, bundle_id, reason, incoming, created_at, "
+                + "correct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insertResend = try connection.prepare(
+            "INSERT INTO _fieldsync_resend (site_id, tbl, pk, created_at) VALUES (?, ?, ?, ?)")
     }
 
     /// The key of `change` as a JSON array, made by SQLite so it matches keys made in SQL elsewhere.
@@ -213,13 +242,22 @@ final class OutcomeRecorder {
         while try insertConflict.step() {}
     }
 
-    func reject(_ change: Change, schema: TableSchema, reason: String) throws {
+    /// Sets a change aside. With `correct`, the site is sent the hub's state of the row; without, it keeps its own.
+    func reject(_ change: Change, schema: TableSchema, reason: String, correct: Bool = true) throws {
         try insertRejected.bind([
             .text(site), .text(schema.name), .text(try keyJSON(change, schema: schema)),
             .integer(change.originSequence), .text(bundleID), .text(reason),
-            .text(Self.rowJSON(change, schema: schema)), .text(nowText()),
+            .text(Self.rowJSON(change, schema: schema)), .text(nowText()), .integer(correct ? 1 : 0),
         ])
         while try insertRejected.step() {}
+    }
+
+    /// Notes that the site's row may be older than the hub's in columns its change did not touch.
+    func resend(_ change: Change, schema: TableSchema) throws {
+        try insertResend.bind([
+            .text(site), .text(schema.name), .text(try keyJSON(change, schema: schema)), .text(nowText()),
+        ])
+        while try insertResend.step() {}
     }
 
     /// `{"op": "U", "values": {...}}` for a stored change.
@@ -311,6 +349,11 @@ final class HubTableApplier {
         switch ConflictJudge.judge(local, hub: hub, schema: schema) {
         case .unchanged:
             report.unchanged += 1
+            // The site made its edit on an older row (it had kept its edit over a newer hub change): the columns it
+            // did not touch may be out of date there, so the hub sends its row again.
+            if let hub, hub.version > local.baseVersion, hub.origin != local.origin {
+                try recorder.resend(local, schema: schema)
+            }
         case .conflict:
             try recorder.conflict(local, schema: schema, hub: hub!)
             report.conflicts += 1
@@ -325,7 +368,7 @@ final class HubTableApplier {
                 try write(local, key: key)
                 try connection.execute("RELEASE fieldsync_row")
                 report.applied += 1
-            } catch let error as StoreError where error.code == .constraint || error.code == .statement {
+            } catch let error as StoreError where error.code == .constraint {
                 try connection.execute("ROLLBACK TO fieldsync_row")
                 try connection.execute("RELEASE fieldsync_row")
                 return error.message

@@ -6,6 +6,13 @@ extension SQLiteHubStore {
     /// to the current version, the acknowledgement of the site's bundles, and the outcomes of its rows that the
     /// site has not yet received.
     public func planReturn(for site: String) throws -> ReturnPlan {
+        try connection.withTransaction { try plan(for: site) }
+    }
+
+    /// The plan, taking the next return sequence now: a crash while writing leaves a gap the site reports.
+    private func plan(for site: String) throws -> ReturnPlan {
+        try connection.run(
+            "UPDATE _fieldsync_sites SET last_return_sequence = last_return_sequence + 1 WHERE site_id = ?", [.text(site)])
         guard let row = try connection.query(
             "SELECT last_sequence, applied_through, acked_hub_version, acked_return, last_return_sequence "
                 + "FROM _fieldsync_sites WHERE site_id = ?", [.text(site)]
@@ -25,13 +32,21 @@ extension SQLiteHubStore {
                 reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
         }
         for outcome in try connection.query(
-            "SELECT id, tbl, pk, origin_seq, reason FROM _fieldsync_rejected WHERE site_id = ? "
+            "SELECT id, tbl, pk, origin_seq, reason, correct FROM _fieldsync_rejected WHERE site_id = ? "
                 + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
         {
             outcomes.append(RowOutcome(
-                kind: .rejected, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
-                originSequence: outcome[3].integerValue ?? 0, id: outcome[0].integerValue ?? 0,
-                reason: outcome[4].textValue ?? ""))
+                kind: outcome[5].integerValue == 0 ? .rejectedKept : .rejected, table: outcome[1].textValue ?? "",
+                key: outcome[2].textValue ?? "[]", originSequence: outcome[3].integerValue ?? 0,
+                id: outcome[0].integerValue ?? 0, reason: outcome[4].textValue ?? ""))
+        }
+        for outcome in try connection.query(
+            "SELECT id, tbl, pk FROM _fieldsync_resend WHERE site_id = ? "
+                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
+        {
+            outcomes.append(RowOutcome(
+                kind: .resend, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
+                originSequence: 0, id: outcome[0].integerValue ?? 0, reason: ""))
         }
         var properties = [
             SyncProperty.acknowledgedChange: String(row[1].integerValue ?? 0),
@@ -41,7 +56,7 @@ extension SQLiteHubStore {
             properties[SyncProperty.outcomes] = String(decoding: try JSONEncoder().encode(outcomes), as: UTF8.self)
         }
         return ReturnPlan(
-            site: site, sequence: UInt64((row[4].integerValue ?? 0) + 1), tables: try tables(),
+            site: site, sequence: UInt64(row[4].integerValue ?? 0), tables: try tables(),
             prerequisites: [SyncProperty.acknowledgedSequence: row[0].integerValue ?? 0], properties: properties,
             afterVersion: row[2].integerValue ?? 0, throughVersion: through, outcomes: outcomes)
     }
@@ -58,7 +73,7 @@ extension SQLiteHubStore {
             let range = try connection.prepare(
                 "\(selection) WHERE sync_version > ? AND sync_version <= ? AND sync_deleted = ? "
                     + "AND (sync_origin_client IS NULL OR sync_origin_client <> ?) ORDER BY sync_version")
-            let outcomes = plan.outcomes.filter { $0.table == schema.name }
+            let outcomes = plan.outcomes.filter { $0.table == schema.name && $0.kind != .rejectedKept }
             let corrections = try outcomeRows(outcomes, schema: schema, selection: selection, plan: plan)
             for deleted in [true, false] {
                 try range.bind([
@@ -119,10 +134,13 @@ extension SQLiteHubStore {
         try connection.withTransaction {
             let sequence = Value.integer(Int64(plan.sequence))
             try connection.run(
-                "UPDATE _fieldsync_sites SET last_return_sequence = max(last_return_sequence, ?), last_return_at = ? "
-                    + "WHERE site_id = ?", [sequence, .text(nowText()), .text(plan.site)])
+                "UPDATE _fieldsync_sites SET last_return_at = ? WHERE site_id = ?", [.text(nowText()), .text(plan.site)])
             for outcome in plan.outcomes {
-                let table = outcome.kind == .rejected ? "_fieldsync_rejected" : "_fieldsync_conflicts"
+                let table = switch outcome.kind {
+                case .rejected, .rejectedKept: "_fieldsync_rejected"
+                case .conflictHubKept: "_fieldsync_conflicts"
+                case .resend: "_fieldsync_resend"
+                }
                 try connection.run(
                     "UPDATE \(table) SET return_sequence = ? WHERE id = ? AND return_sequence IS NULL",
                     [sequence, .integer(outcome.id)])

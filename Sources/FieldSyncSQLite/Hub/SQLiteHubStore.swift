@@ -69,8 +69,12 @@ public final class SQLiteHubStore: HubStore {
         CREATE TABLE IF NOT EXISTS _fieldsync_rejected (
             id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             origin_seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, reason TEXT NOT NULL, incoming TEXT NOT NULL,
-            created_at TEXT NOT NULL, return_sequence INTEGER);
+            created_at TEXT NOT NULL, return_sequence INTEGER, correct INTEGER NOT NULL DEFAULT 1);
         CREATE INDEX IF NOT EXISTS _fieldsync_rejected_site ON _fieldsync_rejected (site_id, return_sequence);
+        CREATE TABLE IF NOT EXISTS _fieldsync_resend (
+            id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
+            created_at TEXT NOT NULL, return_sequence INTEGER);
+        CREATE INDEX IF NOT EXISTS _fieldsync_resend_site ON _fieldsync_resend (site_id, return_sequence);
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, site_id TEXT, operation TEXT NOT NULL, table_name TEXT, rows INTEGER,
             duration_ms INTEGER, status TEXT NOT NULL, message TEXT, created_at TEXT NOT NULL);

@@ -31,8 +31,10 @@ extension SiteStore {
             if let requested {
                 names = requested
             } else {
+                // Every table FieldSync can track: with a primary key, none of whose columns is a BLOB.
                 names = try SQLiteSchema.tableNames(in: connection).filter { name in
-                    (try? SQLiteSchema.read(table: name, from: connection)) != nil
+                    guard let schema = try? SQLiteSchema.read(table: name, from: connection) else { return false }
+                    return schema.primaryKeyIndexes.allSatisfy { schema.columns[$0].type != .blob }
                 }
             }
             let schemas = try SQLiteSchema.ordered(
@@ -89,6 +91,11 @@ extension SiteStore {
             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             origin_seq INTEGER NOT NULL, hub_id INTEGER NOT NULL, reason TEXT NOT NULL, local_row TEXT,
             return_sequence INTEGER NOT NULL, received_at TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS _fieldsync_received (
+            bundle_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, applied_at TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_problems (
+            tbl TEXT NOT NULL, pk TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (tbl, pk))
+            WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, operation TEXT NOT NULL, sequence INTEGER, rows INTEGER, status TEXT NOT NULL,
             message TEXT, at TEXT NOT NULL);

@@ -8,6 +8,16 @@ public struct SiteExport: Sendable {
     public var changes: Int
     /// The site's change counter the bundle is complete up to.
     public var changesThrough: Int64
+    /// Records left out because a value cannot travel in its column's type; they stay pending until fixed.
+    public var problems: [ExportProblem]
+}
+
+/// A record an export had to leave out, and why.
+public struct ExportProblem: Sendable, Codable {
+    public var table: String
+    /// The record's primary key as a JSON array.
+    public var key: String
+    public var reason: String
 }
 
 extension SiteStore {
@@ -27,12 +37,18 @@ extension SiteStore {
             throw StoreError(.invalidState, "the keys given are for '\(keys.id)', not for site '\(siteID)'",
                              location: connection.path)
         }
+        // The sequence is taken before the bundle is written: a crash while writing leaves a gap the hub reports,
+        // never two different bundles with one sequence (which the hub takes as a site restored from a copy).
+        let sequence = try connection.withTransaction {
+            let next = try stateInteger("last_export_sequence") + 1
+            try setState("last_export_sequence", .integer(next))
+            return next
+        }
         try connection.execute("BEGIN")
         var writer: BundleWriter?
         do {
             let tables = try tables()
             let counters = try counters()
-            let sequence = try stateInteger("last_export_sequence") + 1
             var configuration = template
             configuration.kind = .delta
             configuration.sequence = UInt64(sequence)
@@ -45,19 +61,21 @@ extension SiteStore {
                 configuration: configuration, tables: tables, sender: keys, recipient: hub)
             writer = bundleWriter
             var changes = 0
+            var problems: [ExportProblem] = []
             for schema in tables {
-                changes += try exportChanges(of: schema, after: counters.acknowledged, into: bundleWriter)
+                changes += try exportChanges(
+                    of: schema, after: counters.acknowledged, into: bundleWriter, problems: &problems)
             }
             let result = try bundleWriter.finish()
             writer = nil
             try connection.execute("COMMIT")
             try connection.withTransaction {
-                try setState("last_export_sequence", .integer(sequence))
+                try recordProblems(problems)
                 try setState("last_export_at", .text(nowText()))
                 try log("export", sequence: sequence, rows: changes, status: "ok",
                         message: "bundle \(result.header.bundleID), changes through \(counters.value)")
             }
-            return SiteExport(bundle: result, changes: changes, changesThrough: counters.value)
+            return SiteExport(bundle: result, changes: changes, changesThrough: counters.value, problems: problems)
         } catch {
             writer?.abort()
             try? connection.execute("ROLLBACK")
@@ -65,10 +83,25 @@ extension SiteStore {
         }
     }
 
-    /// Appends the pending changes of one table; returns how many.
-    private func exportChanges(of schema: TableSchema, after acknowledged: Int64, into writer: BundleWriter) throws
-        -> Int
-    {
+    /// Keeps the records left out pending past this bundle's acknowledgement, and lists them for `status`.
+    private func recordProblems(_ problems: [ExportProblem]) throws {
+        try connection.run("DELETE FROM _fieldsync_problems")
+        for problem in problems {
+            try connection.run("UPDATE _fieldsync_counter SET value = value + 1 WHERE id = 1")
+            try connection.run(
+                "UPDATE _fieldsync_rows SET local_seq = (SELECT value FROM _fieldsync_counter WHERE id = 1), "
+                    + "changed = -1 WHERE tbl = ? AND pk = ?", [.text(problem.table), .text(problem.key)])
+            try connection.run(
+                "INSERT INTO _fieldsync_problems (tbl, pk, reason, at) VALUES (?, ?, ?, ?)",
+                [.text(problem.table), .text(problem.key), .text(problem.reason), .text(nowText())])
+        }
+    }
+
+    /// Appends the pending changes of one table; returns how many. A record with a value its column cannot carry
+    /// is left out and listed in `problems`, so one bad value does not hold back every other change.
+    private func exportChanges(
+        of schema: TableSchema, after acknowledged: Int64, into writer: BundleWriter, problems: inout [ExportProblem]
+    ) throws -> Int {
         let pending = try connection.prepare(
             "SELECT pk, local_seq, changed, hub_version FROM _fieldsync_rows "
                 + "WHERE tbl = ? AND local_seq > ? ORDER BY local_seq")
@@ -105,8 +138,12 @@ extension SiteStore {
                     values: values)
             }
             lookup.reset()
-            try writer.append(change, to: schema.name)
-            count += 1
+            do {
+                try writer.append(change, to: schema.name)
+                count += 1
+            } catch let error as BundleError where error.code == .invalidArgument {
+                problems.append(ExportProblem(table: schema.name, key: key.textValue ?? "[]", reason: error.message))
+            }
         }
         return count
     }

@@ -45,8 +45,9 @@ extension SiteStore {
                 status: .applied, bundleID: header.bundleID, sequence: header.sequence, missedSequences: nil,
                 applied: 0, keptLocal: 0, outcomes: [], createdTables: [])
             if header.sequence <= last {
-                let lastID = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'last_return_bundle'")
-                report.status = lastID == header.bundleID ? .alreadyApplied : .superseded
+                let seen = try connection.scalar(
+                    "SELECT 1 FROM _fieldsync_received WHERE bundle_id = ?", [.text(header.bundleID)]) != nil
+                report.status = seen ? .alreadyApplied : .superseded
                 return report
             }
             if header.sequence > last + 1 { report.missedSequences = (last + 1)...(header.sequence - 1) }
@@ -110,6 +111,10 @@ extension SiteStore {
             try connection.run("DELETE FROM _fieldsync_applying")
             try setState("last_return_sequence", .integer(Int64(header.sequence)))
             try setState("last_return_bundle", .text(header.bundleID))
+            try connection.run(
+                "INSERT INTO _fieldsync_received (bundle_id, sequence, applied_at) VALUES (?, ?, ?) "
+                    + "ON CONFLICT (bundle_id) DO NOTHING",
+                [.text(header.bundleID), .integer(Int64(header.sequence)), .text(nowText())])
             if let text = properties[SyncProperty.throughVersion], let through = Int64(text) {
                 try setState("hub_version", .integer(max(through, try stateInteger("hub_version"))))
             }
@@ -151,7 +156,7 @@ extension SiteStore {
     /// Keeps what the hub said about this site's rows, with the local version of each row as it is now.
     private func recordOutcomes(_ outcomes: [RowOutcome], returnSequence: Int64) throws {
         let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for outcome in outcomes {
+        for outcome in outcomes where outcome.kind != .resend {
             let exists = try connection.scalar(
                 "SELECT 1 FROM _fieldsync_outcomes WHERE kind = ? AND hub_id = ?",
                 [.text(outcome.kind.rawValue), .integer(outcome.id)])

@@ -26,6 +26,8 @@ public final class SiteStore {
                 .invalidState, "not a FieldSync site database; run 'fieldsync site init' first", location: path)
         }
         siteID = id
+        // Bookkeeping added by newer releases appears on first use; existing tables are left alone.
+        try connection.execute(Self.bookkeepingSchema)
     }
 
     /// The tracked tables in apply order (parents before children).
@@ -89,6 +91,8 @@ public struct SiteStatus: Sendable, Codable {
     public var lastImportAt: String?
     /// Rows the hub kept its own version of or set aside, as reported in return bundles.
     public var outcomes: Int64
+    /// Rows that could not be exported (a value its column's type cannot carry); they stay pending.
+    public var problems: Int64
     public var tables: [String]
 }
 
@@ -109,6 +113,7 @@ extension SiteStore {
             lastImportSequence: try stateInteger("last_return_sequence"),
             lastImportAt: try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'last_import_at'"),
             outcomes: try connection.integer("SELECT count(*) FROM _fieldsync_outcomes"),
+            problems: try connection.integer("SELECT count(*) FROM _fieldsync_problems"),
             tables: try tables().map(\.name))
     }
 }
