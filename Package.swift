@@ -35,6 +35,8 @@ let package = Package(
         ),
         // SQLite connection and the site store.
         .target(name: "FieldSyncSQLite", dependencies: ["FieldSyncCore", "FieldSyncBundle", "CSQLite"]),
+        // libpq connection (COPY, prepared statements, cursors) and the PostgreSQL hub store.
+        .target(name: "FieldSyncPostgres", dependencies: ["FieldSyncCore", "CLibPQ"]),
         // The hub's exchange logic over any hub store.
         .target(
             name: "FieldSyncHub",
@@ -65,7 +67,10 @@ let package = Package(
         // Helpers shared by every test target: temporary directories, key fixtures, running the binary.
         .target(
             name: "FieldSyncTesting",
-            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite", "CArchive"],
+            dependencies: [
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub", "FieldSyncSite",
+                "CArchive",
+            ],
             path: "Sources/FieldSyncTesting"
         ),
         .testTarget(name: "FieldSyncCoreTests", dependencies: ["FieldSyncCore"]),
@@ -73,6 +78,13 @@ let package = Package(
         .testTarget(
             name: "FieldSyncSyncTests",
             dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite", "FieldSyncTesting"]
+        ),
+        .testTarget(
+            name: "FieldSyncPostgresTests",
+            dependencies: [
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub", "FieldSyncSite",
+                "FieldSyncTesting",
+            ]
         ),
         .testTarget(
             name: "FieldSyncCLITests",

@@ -55,14 +55,21 @@ extension SyncWorld {
         let schema = try hubStore.tables().first { $0.name == table }!
         let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
         let order = schema.primaryKey.map(Identifier.quoted).joined(separator: ", ")
-        return try hubDatabase.query(
+        return try hubSQL.query(
             "SELECT \(columns), sync_version, sync_deleted, sync_origin_client FROM \(Identifier.quoted(table)) "
                 + "ORDER BY \(order)")
     }
 
     /// The hub's current version counter.
     public func hubVersion() throws -> Int64 {
-        try hubDatabase.scalar("SELECT version FROM _fieldsync_counter WHERE id = 1")?.integerValue ?? 0
+        switch hubKind {
+        case .sqlite:
+            return try hubDatabase.scalar("SELECT version FROM _fieldsync_counter WHERE id = 1")?.integerValue ?? 0
+        case .postgres:
+            return try hubSQL.query(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_control.version_seq"
+            ).first?.first?.integerValue ?? 0
+        }
     }
 
     /// Throws unless every site holds exactly the hub's live rows in every table, bit for bit: same storage class,

@@ -1,6 +1,7 @@
 import FieldSyncBundle
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncPostgres
 import FieldSyncSQLite
 import FieldSyncSite
 import Foundation
@@ -9,7 +10,8 @@ import Logging
 /// A hub and some sites in one temporary directory, exchanging real bundle files through the library.
 ///
 /// Each site has its own application database (created by `schema`), tracked with capture triggers; the hub is
-/// an embedded SQLite store with the same tables. `exchangeRounds` moves every bundle both ways.
+/// an embedded SQLite store (or, with `hub: .postgres`, a PostgreSQL store in a fresh database) with the same
+/// tables. `exchangeRounds` moves every bundle both ways.
 public final class SyncWorld {
     public struct Site {
         public let id: String
@@ -21,15 +23,28 @@ public final class SyncWorld {
 
     public let directory: TemporaryDirectory
     public let hub: HubEngine
-    public let hubStore: SQLiteHubStore
-    /// A separate connection to the hub store, as HQ staff would have.
-    public let hubDatabase: SQLiteConnection
+    /// Which store the hub runs on.
+    public let hubKind: HubStoreKind
+    public let hubStore: any HubStore
+    /// A separate connection to the embedded hub store, as HQ staff would have; `nil` for a PostgreSQL hub
+    /// (use ``hubSQL``, which works with both).
+    public let hubDatabase: SQLiteConnection!
+    /// A separate connection to the hub's database, as HQ staff would have, whichever the store.
+    public let hubSQL: any HubSQL
+    /// The PostgreSQL database of a `.postgres` hub, dropped with the world.
+    public let postgres: TestPostgres?
     public private(set) var sites: [Site] = []
 
     /// Creates the hub and `siteIDs`, with `schema` run on every site database and tables declared at the hub.
     ///
-    /// - Parameter quiet: log only warnings and errors (for tests that exchange hundreds of bundles).
-    public init(sites siteIDs: [String], quiet: Bool = false, schema: (SQLiteConnection) throws -> Void) throws {
+    /// - Parameters:
+    ///   - quiet: log only warnings and errors (for tests that exchange hundreds of bundles).
+    ///   - hub: the hub store: the embedded SQLite store (default), or PostgreSQL in a fresh database on the
+    ///     server of `FIELDSYNC_TEST_POSTGRES_URL`.
+    public init(
+        sites siteIDs: [String], quiet: Bool = false, hub kind: HubStoreKind = .sqlite,
+        schema: (SQLiteConnection) throws -> Void
+    ) throws {
         directory = try TemporaryDirectory(prefix: "fieldsync-world")
         var hubLogger = Logger(label: "fieldsync.hub")
         var siteLogger = Logger(label: "fieldsync.site")
@@ -38,10 +53,23 @@ public final class SyncWorld {
             siteLogger.logLevel = .warning
         }
         let hubKeys = try NodeKeys.generate(id: "hub")
-        let hubPath = directory.file("hub.sqlite")
-        hubStore = try SQLiteHubStore.create(path: hubPath, hubID: "hub")
+        hubKind = kind
+        switch kind {
+        case .sqlite:
+            let hubPath = directory.file("hub.sqlite")
+            hubStore = try SQLiteHubStore.create(path: hubPath, hubID: "hub")
+            let database = try SQLiteConnection(path: hubPath)
+            hubDatabase = database
+            hubSQL = SQLiteHubSQL(connection: database)
+            postgres = nil
+        case .postgres:
+            let database = try TestPostgres()
+            hubStore = try PostgresHubStore.create(configuration: database.configuration(), hubID: "hub")
+            hubDatabase = nil
+            hubSQL = PostgresHubSQL(connection: try database.connect())
+            postgres = database
+        }
         hub = try HubEngine(store: hubStore, keys: hubKeys, logger: hubLogger)
-        hubDatabase = try SQLiteConnection(path: hubPath)
         var declared = false
         for id in siteIDs {
             let path = directory.file("\(id).sqlite")
@@ -96,8 +124,8 @@ public final class SyncWorld {
         let schema = try hubStore.tables().first { $0.name == table }!
         let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
         let order = schema.primaryKey.map(Identifier.quoted).joined(separator: ", ")
-        return try hubDatabase.query(
-            "SELECT \(columns) FROM \(Identifier.quoted(table)) WHERE sync_deleted = 0 ORDER BY \(order)")
+        return try hubSQL.query(
+            "SELECT \(columns) FROM \(Identifier.quoted(table)) WHERE NOT sync_deleted ORDER BY \(order)")
     }
 
     /// The rows of `table` at `site`, in the hub's column order, ordered by primary key.

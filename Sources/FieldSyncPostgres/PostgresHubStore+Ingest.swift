@@ -1,0 +1,444 @@
+import FieldSyncCore
+import Foundation
+
+extension PostgresHubStore {
+    /// Applies a site's bundle in one transaction, with the same rules as the embedded store: sequence checks,
+    /// per-change idempotency, ``ConflictJudge`` decisions, rows set aside with their reason.
+    ///
+    /// The transaction holds the site's advisory lock (`pg_advisory_xact_lock`), so several hub processes sharing
+    /// the database never apply one site's bundles twice or out of order; each hub row is locked (`FOR UPDATE`)
+    /// before it is judged, so a concurrent ingest from another site cannot slip in between. While the bundle is
+    /// applied, `fieldsync.applying` holds the site's id for the version trigger, which stamps each row written with
+    /// the next version and the site as origin.
+    public func ingest(_ bundle: IncomingBundle) throws -> IngestReport {
+        let started = DispatchTime.now()
+        do {
+            return try connection.withTransaction { try ingestInTransaction(bundle, started: started) }
+        } catch let error as StoreError {
+            if connection.isConnected {
+                try? log(
+                    site: bundle.site, operation: "ingest", rows: 0, milliseconds: elapsed(since: started),
+                    status: "error", message: "bundle \(bundle.bundleID) sequence \(bundle.sequence) not applied",
+                    error: error.message)
+            }
+            throw error
+        }
+    }
+
+    private func ingestInTransaction(_ bundle: IncomingBundle, started: DispatchTime) throws -> IngestReport {
+        try connection.advisoryTransactionLock("fieldsync.site:\(bundle.site)")
+        try connection.run("SELECT pg_current_xact_id()")
+        guard
+            let site = try connection.query(
+                "SELECT last_sequence, last_bundle, applied_through, acked_return, last_sync_version "
+                    + "FROM sync_control.client_state WHERE client_id = $1 FOR UPDATE", [bundle.site]
+            ).rows.first
+        else {
+            throw StoreError(
+                .notFound, "site '\(bundle.site)' is not registered at this hub; run 'fieldsync hub add-site'",
+                location: bundle.source)
+        }
+        let lastSequence = UInt64(site[0] ?? "0") ?? 0
+        var appliedThrough = Int64(site[2] ?? "0") ?? 0
+        var report = IngestReport(
+            status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
+        try checkNotRestored(
+            bundle, ackedReturn: Int64(site[3] ?? "0") ?? 0, ackedHubVersion: Int64(site[4] ?? "0") ?? 0,
+            lastSequence: lastSequence)
+        if bundle.sequence <= lastSequence {
+            let seen =
+                try connection.scalar(
+                    "SELECT 1 FROM sync_control.bundles WHERE bundle_id = $1", [bundle.bundleID]) != nil
+            report.status = seen ? .alreadyApplied : .superseded
+            try log(
+                site: bundle.site, operation: "ingest", rows: 0, milliseconds: elapsed(since: started),
+                status: "skipped",
+                message: "bundle \(bundle.bundleID) sequence \(bundle.sequence): "
+                    + "\(report.status.rawValue) (last applied \(lastSequence))")
+            return report
+        }
+        if bundle.sequence > lastSequence + 1 {
+            report.missedSequences = (lastSequence + 1)...(bundle.sequence - 1)
+        }
+        try connection.run("SELECT set_config('fieldsync.applying', $1, true)", [bundle.site])
+        let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let recorder = PostgresOutcomeRecorder(store: self, site: bundle.site, bundleID: bundle.bundleID)
+        while let batch = try bundle.nextBatch() {
+            let applier: PostgresTableApplier
+            do {
+                applier = try PostgresTableApplier(incoming: batch.schema, hub: tables[batch.schema.name], store: self)
+            } catch let problem as PostgresRowProblem {
+                try batch.forEach { change in
+                    guard change.originSequence > appliedThrough else { return }
+                    try recorder.reject(change, schema: batch.schema, reason: problem.reason, correct: false)
+                    report.rejected += 1
+                }
+                continue
+            }
+            if let copied = try copyNewRows(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough)
+            {
+                report.applied += copied
+                continue
+            }
+            // The whole batch under one savepoint; if a row breaks a constraint, the batch is undone and applied
+            // again row by row, each under its own savepoint, so that only the failing rows are set aside.
+            let before = report
+            try connection.execute("SAVEPOINT fieldsync_batch")
+            do {
+                try ingest(
+                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough, recorder: recorder,
+                    rowByRow: false, report: &report)
+                try connection.execute("RELEASE SAVEPOINT fieldsync_batch")
+            } catch let error as StoreError where error.code == .constraint {
+                try connection.execute("ROLLBACK TO SAVEPOINT fieldsync_batch")
+                try connection.execute("RELEASE SAVEPOINT fieldsync_batch")
+                report = before
+                try ingest(
+                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough, recorder: recorder,
+                    rowByRow: true, report: &report)
+            }
+        }
+        try connection.run("SELECT set_config('fieldsync.applying', '', true)")
+        if let text = bundle.properties[SyncProperty.changesThrough], let through = Int64(text) {
+            appliedThrough = max(appliedThrough, through)
+        }
+        try connection.run(
+            "UPDATE sync_control.client_state SET last_sequence = $1, last_bundle = $2, applied_through = $3, "
+                + "last_sync_version = greatest(last_sync_version, $4), acked_return = greatest(acked_return, $5), "
+                + "last_received_at = now(), last_sync_timestamp = now(), sync_status = 'active', updated_at = now() "
+                + "WHERE client_id = $6",
+            [
+                String(bundle.sequence), bundle.bundleID, String(appliedThrough),
+                String(bundle.prerequisites[SyncProperty.hubVersion] ?? 0),
+                String(bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0), bundle.site,
+            ])
+        try connection.run(
+            "UPDATE sync_control.table_sync_state SET last_synced_version = greatest(last_synced_version, $2) "
+                + "WHERE client_id = $1", [bundle.site, String(bundle.prerequisites[SyncProperty.hubVersion] ?? 0)])
+        try connection.run(
+            "INSERT INTO sync_control.bundles (bundle_id, client_id, sequence, direction, status, rows, conflicts, "
+                + "rejected) VALUES ($1, $2, $3, 'in', 'applied', $4, $5, $6)",
+            [
+                bundle.bundleID, bundle.site, String(bundle.sequence), String(report.applied),
+                String(report.conflicts), String(report.rejected),
+            ])
+        var message =
+            "bundle \(bundle.bundleID) sequence \(bundle.sequence): \(report.applied) applied, "
+            + "\(report.unchanged) unchanged, \(report.conflicts) conflicts, \(report.rejected) rejected"
+        if let missed = report.missedSequences {
+            message += "; bundles \(missed.lowerBound)-\(missed.upperBound) never arrived"
+        }
+        try log(
+            site: bundle.site, operation: "ingest", rows: report.applied, milliseconds: elapsed(since: started),
+            status: report.rejected > 0 ? "partial" : "ok", message: message)
+        if report.conflicts > 0 {
+            try log(
+                site: bundle.site, operation: "ingest", rows: report.conflicts, milliseconds: 0, status: "conflict",
+                message: "\(report.conflicts) conflicts in bundle \(bundle.bundleID)")
+        }
+        return report
+    }
+
+    /// Refuses a bundle from a site whose database went back in time (see the embedded store).
+    private func checkNotRestored(
+        _ bundle: IncomingBundle, ackedReturn: Int64, ackedHubVersion: Int64, lastSequence: UInt64
+    ) throws {
+        let restored = StoreError(
+            .invalidState,
+            "bundle \(bundle.sequence) from site '\(bundle.site)' does not follow what the hub has from that site: "
+                + "the site's database looks restored from an older copy. Nothing was applied. Give the restored "
+                + "site a new site id (see docs/sync.md, 'A site restored from a backup')", location: bundle.source)
+        if bundle.sequence <= lastSequence {
+            let other = try connection.scalar(
+                "SELECT bundle_id FROM sync_control.bundles WHERE client_id = $1 AND sequence = $2 AND direction = 'in'",
+                [bundle.site, String(bundle.sequence)])
+            if let other, other != bundle.bundleID { throw restored }
+            return
+        }
+        let claimedReturn = bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0
+        let claimedVersion = bundle.prerequisites[SyncProperty.hubVersion] ?? 0
+        if claimedReturn < ackedReturn || claimedVersion < ackedHubVersion { throw restored }
+    }
+
+    /// Applies the changes of one batch, skipping those already applied and those not from the sending site; a
+    /// change that breaks a constraint is retried after the rest of the batch.
+    private func ingest(
+        _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64,
+        recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
+    ) throws {
+        var failed: [(change: Change, reason: String)] = []
+        try batch.forEach { change in
+            guard change.originSequence > appliedThrough else {
+                report.alreadyApplied += 1
+                return
+            }
+            guard change.origin == site else {
+                try recorder.reject(
+                    change, schema: batch.schema,
+                    reason: "change comes from '\(change.origin)', but a site may only send its own changes")
+                report.rejected += 1
+                return
+            }
+            if let reason = try applier.ingest(change, recorder: recorder, rowByRow: rowByRow, report: &report) {
+                failed.append((change, reason))
+            }
+        }
+        var progress = true
+        while progress && !failed.isEmpty {
+            progress = false
+            var still: [(change: Change, reason: String)] = []
+            for entry in failed {
+                if let reason = try applier.ingest(entry.change, recorder: recorder, rowByRow: true, report: &report) {
+                    still.append((entry.change, reason))
+                } else {
+                    progress = true
+                }
+            }
+            failed = still
+        }
+        for entry in failed {
+            try recorder.reject(entry.change, schema: batch.schema, reason: entry.reason)
+            report.rejected += 1
+        }
+    }
+
+    /// The fast path for a batch of rows the hub does not have yet: `COPY` into a staging table, then one
+    /// set-based `INSERT` (the version trigger stamps each row with the site as origin).
+    ///
+    /// Taken only when the outcome is the same as applying the changes one by one: every change is an insert or
+    /// update from the sending site, not applied before, with a key neither the hub nor another change of the
+    /// batch has. Otherwise, or if a row breaks a constraint, everything it did is rolled back and `nil` returned,
+    /// and the batch goes the row-by-row way.
+    ///
+    /// - Returns: the number of rows inserted, or `nil`.
+    private func copyNewRows(
+        _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64
+    ) throws -> Int? {
+        let schema = applier.schema
+        guard configuration.copyThreshold > 0 else { return nil }
+        var count = 0
+        try batch.forEach { _ in count += 1 }
+        guard count >= configuration.copyThreshold else { return nil }
+        stagingCounter += 1
+        let staging = Identifier.quoted("fieldsync_staging_\(stagingCounter)")
+        let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
+        let keys = schema.primaryKey.map(Identifier.quoted).joined(separator: ", ")
+        try connection.execute("SAVEPOINT fieldsync_copy")
+        do {
+            try connection.execute(
+                "CREATE TEMP TABLE \(staging) ON COMMIT DROP AS SELECT \(columns) FROM \(qualified(schema.name)) "
+                    + "WITH NO DATA; ALTER TABLE \(staging) ADD COLUMN fieldsync_op text, "
+                    + "ADD COLUMN fieldsync_origin text, ADD COLUMN fieldsync_origin_seq bigint")
+            try connection.copyIn(
+                "COPY \(staging) (\(columns), fieldsync_op, fieldsync_origin, fieldsync_origin_seq) FROM STDIN"
+            ) { writer in
+                try batch.forEach { change in
+                    let values = applier.localValues(change)
+                    try writer.row(
+                        values.map(PostgresTypes.parameter) + [
+                            change.operation.rawValue, change.origin, String(change.originSequence),
+                        ])
+                }
+            }
+            let eligible = try connection.scalar(
+                "SELECT NOT EXISTS (SELECT 1 FROM \(staging) WHERE fieldsync_op = 'D' OR fieldsync_origin <> $1 "
+                    + "OR fieldsync_origin_seq <= $2) "
+                    + "AND NOT EXISTS (SELECT 1 FROM \(staging) JOIN \(qualified(schema.name)) USING (\(keys))) "
+                    + "AND (SELECT count(*) = count(DISTINCT (\(keys))) FROM \(staging))",
+                [site, String(appliedThrough)])
+            guard eligible == "t" else {
+                try connection.execute("ROLLBACK TO SAVEPOINT fieldsync_copy; RELEASE SAVEPOINT fieldsync_copy")
+                return nil
+            }
+            let inserted = try connection.run(
+                "INSERT INTO \(qualified(schema.name)) (\(columns)) SELECT \(columns) FROM \(staging) "
+                    + "ORDER BY fieldsync_origin_seq")
+            try connection.execute("DROP TABLE \(staging); RELEASE SAVEPOINT fieldsync_copy")
+            return inserted
+        } catch let error as StoreError where error.code == .constraint {
+            try connection.execute("ROLLBACK TO SAVEPOINT fieldsync_copy; RELEASE SAVEPOINT fieldsync_copy")
+            return nil
+        }
+    }
+
+    /// A statement prepared once per connection and SQL text.
+    func prepared(_ sql: String) throws -> PostgresStatement {
+        if let statement = preparedStatements[sql] { return statement }
+        let statement = try connection.prepare("fieldsync_\(preparedStatements.count + 1)", sql)
+        preparedStatements[sql] = statement
+        return statement
+    }
+}
+
+/// Why a whole batch cannot be applied (unknown table, unknown column); each of its rows is set aside.
+struct PostgresRowProblem: Error {
+    var reason: String
+}
+
+/// Records conflicts, set-aside rows and rows to send again in `sync_control`.
+struct PostgresOutcomeRecorder {
+    let store: PostgresHubStore
+    let site: String
+    let bundleID: String
+
+    func keyJSON(_ change: Change, schema: TableSchema) -> String {
+        Value.jsonArray(schema.primaryKeyIndexes.map { change.values[$0] })
+    }
+
+    func conflict(_ change: Change, schema: TableSchema, hub: HubRowState) throws {
+        let key = keyJSON(change, schema: schema)
+        let id =
+            try store.prepared(
+                "INSERT INTO sync_control.conflicts (client_id, table_name, pk, origin_seq, bundle_id, base_version, "
+                    + "hub_version, hub_origin, incoming, hub_row, rule, decision) "
+                    + "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'server_wins', 'hub_kept') RETURNING id"
+            ).query([
+                site, schema.name, key, String(change.originSequence), bundleID, String(change.baseVersion),
+                String(hub.version), hub.origin, Self.rowJSON(change, schema: schema),
+                Value.jsonArray(hub.deleted ? [] : hub.values),
+            ]).rows.first?.first ?? nil
+        try store.prepared(
+            "INSERT INTO sync_control.conflict_notifications (table_name, record_id, client_id, details) "
+                + "SELECT $1::text, $2::text, $3::text, json_build_object('type', 'sync_conflict', 'conflict_id', "
+                + "$4::bigint, 'server_version', $5::bigint, 'client_version', $6::bigint, 'rule', 'server_wins', "
+                + "'timestamp', now()) "
+                + "WHERE coalesce((SELECT notify_on_conflict FROM sync_control.conflict_rules "
+                + "WHERE table_name = $1::text), true)"
+        ).run([schema.name, key, site, id, String(hub.version), String(change.baseVersion)])
+    }
+
+    func reject(_ change: Change, schema: TableSchema, reason: String, correct: Bool = true) throws {
+        try store.prepared(
+            "INSERT INTO sync_control.rejected_rows (client_id, table_name, pk, origin_seq, bundle_id, reason, "
+                + "incoming, correct) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ).run([
+            site, schema.name, keyJSON(change, schema: schema), String(change.originSequence), bundleID, reason,
+            Self.rowJSON(change, schema: schema), correct ? "t" : "f",
+        ])
+    }
+
+    func resend(_ change: Change, schema: TableSchema) throws {
+        try store.prepared(
+            "INSERT INTO sync_control.resend_rows (client_id, table_name, pk) VALUES ($1, $2, $3)"
+        ).run([site, schema.name, keyJSON(change, schema: schema)])
+    }
+
+    /// `{"op": "U", "values": {...}}` for a stored change.
+    static func rowJSON(_ change: Change, schema: TableSchema) -> String {
+        let fields = zip(schema.columns, change.values).map { "\(Value.jsonString($0.name)):\($1.jsonText)" }
+        return "{\"op\":\"\(change.operation.rawValue)\",\"values\":{\(fields.joined(separator: ","))}}"
+    }
+}
+
+/// Applies one table's incoming changes at the hub: maps the site's columns onto the hub's by name, locks and
+/// judges the hub's row, and writes the change (the version trigger stamps it).
+final class PostgresTableApplier {
+    let schema: TableSchema
+    private let mapping: [Int]
+    private let store: PostgresHubStore
+    private let lookup: PostgresStatement
+    private let insert: PostgresStatement
+    private let update: PostgresStatement
+    private let tombstone: PostgresStatement
+
+    init(incoming: TableSchema, hub: TableSchema?, store: PostgresHubStore) throws {
+        guard let hub else {
+            throw PostgresRowProblem(reason: "table '\(incoming.name)' is not synced by this hub")
+        }
+        for column in incoming.columns where hub.columnIndex(named: column.name) == nil {
+            throw PostgresRowProblem(
+                reason: "column '\(column.name)' of table '\(incoming.name)' is unknown at the hub")
+        }
+        for key in hub.primaryKey where incoming.columnIndex(named: key) == nil {
+            throw PostgresRowProblem(
+                reason: "the site's table '\(incoming.name)' lacks the primary-key column '\(key)'")
+        }
+        let shared = hub.columns.filter { incoming.columnIndex(named: $0.name) != nil }
+        let schema = try TableSchema(name: hub.name, columns: shared, primaryKey: hub.primaryKey)
+        self.schema = schema
+        self.store = store
+        mapping = shared.map { incoming.columnIndex(named: $0.name)! }
+        let table = store.qualified(hub.name)
+        let keyMatch = schema.primaryKey.enumerated().map { "\(Identifier.quoted($1)) = $\($0 + 1)" }
+            .joined(separator: " AND ")
+        let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
+        lookup = try store.prepared(
+            "SELECT \(columns), sync_version, sync_origin_client, sync_deleted FROM \(table) WHERE \(keyMatch) "
+                + "FOR UPDATE")
+        let placeholders = schema.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
+        insert = try store.prepared("INSERT INTO \(table) (\(columns)) VALUES (\(placeholders))")
+        let keyByPosition = schema.primaryKeyIndexes.map {
+            "\(Identifier.quoted(schema.columns[$0].name)) = $\($0 + 1)"
+        }
+        .joined(separator: " AND ")
+        let sets =
+            schema.columns.indices.filter { !schema.primaryKeyIndexes.contains($0) }
+            .map { "\(Identifier.quoted(schema.columns[$0].name)) = $\($0 + 1)" } + ["sync_deleted = false"]
+        update = try store.prepared("UPDATE \(table) SET \(sets.joined(separator: ", ")) WHERE \(keyByPosition)")
+        tombstone = try store.prepared("UPDATE \(table) SET sync_deleted = true WHERE \(keyMatch)")
+    }
+
+    /// The change's values in this applier's column order.
+    func localValues(_ change: Change) -> [Value] {
+        mapping.map { change.values[$0] }
+    }
+
+    /// The hub's current row for `key`, locked for the rest of the transaction.
+    func current(key: [Value]) throws -> HubRowState? {
+        guard let row = try lookup.query(key.map(PostgresTypes.parameter)).rows.first else { return nil }
+        let count = schema.columns.count
+        return HubRowState(
+            values: schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) },
+            version: Int64(row[count] ?? "0") ?? 0, origin: row[count + 1], deleted: row[count + 2] == "t")
+    }
+
+    /// Judges and applies one change, counting the result in `report`; returns why it could not be written.
+    func ingest(
+        _ change: Change, recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
+    ) throws -> String? {
+        var local = change
+        local.values = mapping.map { change.values[$0] }
+        if let changed = change.changedColumns {
+            local.changedColumns = ColumnSet(mapping.indices.filter { changed.contains(mapping[$0]) })
+        }
+        let key = schema.primaryKeyIndexes.map { local.values[$0] }
+        let hub = try current(key: key)
+        switch ConflictJudge.judge(local, hub: hub, schema: schema) {
+        case .unchanged:
+            report.unchanged += 1
+            if let hub, hub.version > local.baseVersion, hub.origin != local.origin {
+                try recorder.resend(local, schema: schema)
+            }
+        case .conflict:
+            try recorder.conflict(local, schema: schema, hub: hub!)
+            report.conflicts += 1
+        case .apply:
+            guard rowByRow else {
+                try write(local, key: key, exists: hub != nil)
+                report.applied += 1
+                return nil
+            }
+            do {
+                try store.connection.withSavepoint("fieldsync_row") {
+                    try write(local, key: key, exists: hub != nil)
+                }
+                report.applied += 1
+            } catch let error as StoreError where error.code == .constraint {
+                return error.message
+            }
+        }
+        return nil
+    }
+
+    /// Writes the row (insert when the hub never had it, so a concurrent insert of the same key fails rather
+    /// than being overwritten unjudged), or its tombstone.
+    private func write(_ change: Change, key: [Value], exists: Bool) throws {
+        if change.operation == .delete {
+            try tombstone.run(key.map(PostgresTypes.parameter))
+        } else if exists {
+            try update.run(change.values.map(PostgresTypes.parameter))
+        } else {
+            try insert.run(change.values.map(PostgresTypes.parameter))
+        }
+    }
+}

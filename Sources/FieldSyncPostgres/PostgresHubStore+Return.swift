@@ -1,0 +1,229 @@
+import FieldSyncCore
+import Foundation
+
+extension PostgresHubStore {
+    /// Fixes what the next return bundle to `site` holds, as the embedded store does, except where the version
+    /// range ends: at the **visibility watermark**, the highest version below which every transaction that took a
+    /// version has ended (see ``watermark()``). Sequence order is not commit order; a version still held by a
+    /// running transaction is never skipped, it goes in a later bundle.
+    public func planReturn(for site: String) throws -> ReturnPlan {
+        let watermark = try watermark()
+        return try connection.withTransaction { try plan(for: site, watermark: watermark) }
+    }
+
+    /// The highest hub version `W` such that every version up to `W` belongs to a transaction that has ended.
+    ///
+    /// Every writer is given its transaction id before it takes a version (the trigger calls
+    /// `pg_current_xact_id()` first, and the sequence has `CACHE 1`). So, having read the sequence's last value `L`
+    /// and *then* taken a snapshot whose `xmax` is `N`, any transaction with an id ≥ `N` takes only versions > `L`.
+    /// Once the oldest running transaction (`pg_snapshot_xmin`) is ≥ `N`, versions up to `L` are final. Each call
+    /// records such a pair in `sync_control.version_horizons`, waits up to ``Configuration/watermarkWait`` for it to
+    /// become final, and returns the highest final one.
+    public func watermark() throws -> Int64 {
+        let last = try connection.integer(
+            "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM sync_control.version_seq")
+        let horizon =
+            try connection.query(
+                "SELECT pg_snapshot_xmax(s)::text FROM pg_current_snapshot() AS s"
+            ).rows.first?.first ?? nil
+        guard let horizon else { throw StoreError(.statement, "cannot read the current snapshot") }
+        try connection.run(
+            "INSERT INTO sync_control.version_horizons (xid_horizon, last_version) VALUES ($1::xid8, $2)",
+            [horizon, String(last)])
+        let deadline = ContinuousClock.now.advanced(by: configuration.watermarkWait)
+        while try connection.scalar(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8", [horizon]) != "t",
+            ContinuousClock.now < deadline
+        {
+            usleep(10_000)
+        }
+        let rows = try connection.query(
+            "WITH oldest AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
+                + "final AS (SELECT max(last_version) AS version FROM sync_control.version_horizons, oldest "
+                + "WHERE xid_horizon <= oldest.xmin), "
+                + "pruned AS (DELETE FROM sync_control.version_horizons h USING oldest, final "
+                + "WHERE h.xid_horizon <= oldest.xmin AND h.last_version < final.version) "
+                + "SELECT version FROM final")
+        return rows.rows.first?.first.flatMap { $0.flatMap { Int64($0) } } ?? 0
+    }
+
+    /// The plan, taking the next return sequence now: a crash while writing leaves a gap the site reports.
+    private func plan(for site: String, watermark: Int64) throws -> ReturnPlan {
+        guard
+            let row = try connection.query(
+                "UPDATE sync_control.client_state SET last_return_sequence = last_return_sequence + 1 "
+                    + "WHERE client_id = $1 RETURNING last_sequence, applied_through, last_sync_version, acked_return, "
+                    + "last_return_sequence", [site]
+            ).rows.first
+        else {
+            throw StoreError(.notFound, "site '\(site)' is not registered at this hub", location: connection.location)
+        }
+        let ackedReturn = row[3] ?? "0"
+        let after = Int64(row[2] ?? "0") ?? 0
+        let through = max(watermark, after)
+        var outcomes: [RowOutcome] = []
+        for outcome in try connection.query(
+            "SELECT id, table_name, pk, origin_seq FROM sync_control.conflicts WHERE client_id = $1 "
+                + "AND (return_sequence IS NULL OR return_sequence > $2) ORDER BY id", [site, ackedReturn]
+        ).rows {
+            outcomes.append(
+                RowOutcome(
+                    kind: .conflictHubKept, table: outcome[1] ?? "", key: outcome[2] ?? "[]",
+                    originSequence: Int64(outcome[3] ?? "0") ?? 0, id: Int64(outcome[0] ?? "0") ?? 0,
+                    reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
+        }
+        for outcome in try connection.query(
+            "SELECT id, table_name, pk, origin_seq, reason, correct FROM sync_control.rejected_rows "
+                + "WHERE client_id = $1 AND (return_sequence IS NULL OR return_sequence > $2) ORDER BY id",
+            [site, ackedReturn]
+        ).rows {
+            outcomes.append(
+                RowOutcome(
+                    kind: outcome[5] == "f" ? .rejectedKept : .rejected, table: outcome[1] ?? "",
+                    key: outcome[2] ?? "[]", originSequence: Int64(outcome[3] ?? "0") ?? 0,
+                    id: Int64(outcome[0] ?? "0") ?? 0, reason: outcome[4] ?? ""))
+        }
+        for outcome in try connection.query(
+            "SELECT id, table_name, pk FROM sync_control.resend_rows WHERE client_id = $1 "
+                + "AND (return_sequence IS NULL OR return_sequence > $2) ORDER BY id", [site, ackedReturn]
+        ).rows {
+            outcomes.append(
+                RowOutcome(
+                    kind: .resend, table: outcome[1] ?? "", key: outcome[2] ?? "[]", originSequence: 0,
+                    id: Int64(outcome[0] ?? "0") ?? 0, reason: ""))
+        }
+        var properties = [
+            SyncProperty.acknowledgedChange: row[1] ?? "0",
+            SyncProperty.throughVersion: String(through),
+        ]
+        if !outcomes.isEmpty {
+            properties[SyncProperty.outcomes] = String(decoding: try JSONEncoder().encode(outcomes), as: UTF8.self)
+        }
+        return ReturnPlan(
+            site: site, sequence: UInt64(row[4] ?? "0") ?? 0, tables: try tables(),
+            prerequisites: [SyncProperty.acknowledgedSequence: Int64(row[0] ?? "0") ?? 0], properties: properties,
+            afterVersion: after, throughVersion: through, outcomes: outcomes)
+    }
+
+    /// Streams the plan's changes through server-side cursors, table by table: tombstones then live rows in the
+    /// version range not made by the site itself, each followed by the current state of rows with an outcome.
+    public func streamReturn(_ plan: ReturnPlan, into emit: (Change, String) throws -> Void) throws -> Int {
+        var count = 0
+        var perTable: [String: Int] = [:]
+        try connection.withTransaction {
+            try connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for schema in plan.tables {
+                let selection =
+                    "SELECT \(schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")), "
+                    + "sync_version, sync_deleted, sync_origin_client FROM \(qualified(schema.name))"
+                let outcomes = plan.outcomes.filter { $0.table == schema.name && $0.kind != .rejectedKept }
+                let corrections = try outcomeRows(outcomes, schema: schema, selection: selection, plan: plan)
+                for deleted in [true, false] {
+                    try connection.withCursor(
+                        "\(selection) WHERE sync_version > $1 AND sync_version <= $2 AND sync_deleted = $3 "
+                            + "AND (sync_origin_client IS NULL OR sync_origin_client <> $4) ORDER BY sync_version",
+                        [String(plan.afterVersion), String(plan.throughVersion), deleted ? "t" : "f", plan.site]
+                    ) { rows, index in
+                        try emit(change(from: rows.rows[index], schema: schema), schema.name)
+                        count += 1
+                        perTable[schema.name, default: 0] += 1
+                    }
+                    for correction in corrections where (correction.operation == .delete) == deleted {
+                        try emit(correction, schema.name)
+                        count += 1
+                        perTable[schema.name, default: 0] += 1
+                    }
+                }
+            }
+        }
+        streamedRows["\(plan.site)#\(plan.sequence)"] = perTable
+        return count
+    }
+
+    /// The hub's current state of each row with an outcome, unless the plan's range carries it already; a
+    /// tombstone where the hub never had the row.
+    private func outcomeRows(_ outcomes: [RowOutcome], schema: TableSchema, selection: String, plan: ReturnPlan)
+        throws -> [Change]
+    {
+        guard !outcomes.isEmpty else { return [] }
+        let keyMatch = schema.primaryKey.enumerated().map { "\(Identifier.quoted($1)) = $\($0 + 1)" }
+            .joined(separator: " AND ")
+        var changes: [Change] = []
+        var seen = Set<String>()
+        for outcome in outcomes where seen.insert(outcome.key).inserted {
+            let keyTexts = try connection.query(
+                "SELECT CASE WHEN json_typeof(e) = 'object' THEN '\\x' || (e->>'hex') ELSE e #>> '{}' END "
+                    + "FROM json_array_elements($1::json) WITH ORDINALITY AS t(e, n) ORDER BY n", [outcome.key]
+            ).rows.map { $0[0] }
+            guard keyTexts.count == schema.primaryKey.count else { continue }
+            if let row = try connection.query("\(selection) WHERE \(keyMatch)", keyTexts).rows.first {
+                let count = schema.columns.count
+                let version = Int64(row[count] ?? "0") ?? 0
+                let carried =
+                    version > plan.afterVersion && version <= plan.throughVersion && row[count + 2] != plan.site
+                if !carried { changes.append(change(from: row, schema: schema)) }
+            } else {
+                var values = [Value](repeating: .null, count: schema.columns.count)
+                for (position, column) in schema.primaryKeyIndexes.enumerated() {
+                    values[column] = PostgresTypes.value(keyTexts[position], type: schema.columns[column].type)
+                }
+                changes.append(
+                    Change(
+                        operation: .delete, origin: hubID, originSequence: plan.throughVersion,
+                        version: plan.throughVersion, values: values))
+            }
+        }
+        return changes
+    }
+
+    /// Records that the return bundle for `plan` was written.
+    public func recordReturn(_ plan: ReturnPlan, bundleID: String, rows: Int) throws {
+        let perTable = streamedRows.removeValue(forKey: "\(plan.site)#\(plan.sequence)") ?? [:]
+        try connection.withTransaction {
+            let sequence = String(plan.sequence)
+            try connection.run(
+                "UPDATE sync_control.client_state SET last_return_at = now(), last_sync_timestamp = now(), "
+                    + "sync_status = 'active', updated_at = now() WHERE client_id = $1", [plan.site])
+            for outcome in plan.outcomes {
+                let table =
+                    switch outcome.kind {
+                    case .rejected, .rejectedKept: "sync_control.rejected_rows"
+                    case .conflictHubKept: "sync_control.conflicts"
+                    case .resend: "sync_control.resend_rows"
+                    }
+                try connection.run(
+                    "UPDATE \(table) SET return_sequence = $1 WHERE id = $2 AND return_sequence IS NULL",
+                    [sequence, String(outcome.id)])
+            }
+            for (table, count) in perTable {
+                try connection.run(
+                    "UPDATE sync_control.table_sync_state SET row_count_synced = coalesce(row_count_synced, 0) + $3, "
+                        + "last_synced_at = now() WHERE client_id = $1 AND table_name = $2",
+                    [plan.site, table, String(count)])
+            }
+            try connection.run(
+                "INSERT INTO sync_control.bundles (bundle_id, client_id, sequence, direction, status, rows) "
+                    + "VALUES ($1, $2, $3, 'out', 'written', $4)", [bundleID, plan.site, sequence, String(rows)])
+            try log(
+                site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
+                message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
+                    + "\(plan.throughVersion), \(plan.outcomes.count) outcomes")
+        }
+    }
+
+    /// A hub row (columns, then version, deleted flag and origin) as a change for a return bundle.
+    private func change(from row: [String?], schema: TableSchema) -> Change {
+        let count = schema.columns.count
+        let version = Int64(row[count] ?? "0") ?? 0
+        return Change(
+            operation: row[count + 1] == "t" ? .delete : .update, origin: row[count + 2] ?? hubID,
+            originSequence: version, version: version,
+            values: schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) })
+    }
+
+    /// The sequence's last value: the newest version taken (committed or not).
+    public func lastVersion() throws -> Int64 {
+        try connection.integer(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_control.version_seq")
+    }
+}
