@@ -85,14 +85,15 @@ extension SiteStore {
 
     /// Keeps the records left out pending past this bundle's acknowledgement, and lists them for `status`.
     private func recordProblems(_ problems: [ExportProblem]) throws {
-        try connection.run("DELETE FROM _fieldsync_problems")
+        try connection.run("DELETE FROM _fieldsync_problems WHERE kind = 'export'")
         for problem in problems {
             try connection.run("UPDATE _fieldsync_counter SET value = value + 1 WHERE id = 1")
             try connection.run(
                 "UPDATE _fieldsync_rows SET local_seq = (SELECT value FROM _fieldsync_counter WHERE id = 1), "
                     + "changed = -1 WHERE tbl = ? AND pk = ?", [.text(problem.table), .text(problem.key)])
             try connection.run(
-                "INSERT INTO _fieldsync_problems (tbl, pk, reason, at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO _fieldsync_problems (tbl, pk, reason, at) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (tbl, pk) DO UPDATE SET reason = excluded.reason, at = excluded.at, kind = 'export'",
                 [.text(problem.table), .text(problem.key), .text(problem.reason), .text(nowText())])
         }
     }
