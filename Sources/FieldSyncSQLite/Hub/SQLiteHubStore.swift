@@ -21,6 +21,18 @@ public final class SQLiteHubStore: HubStore {
             throw StoreError(.invalidState, "not a FieldSync hub store; run 'fieldsync hub init' first", location: path)
         }
         hubID = id
+        // Bookkeeping added by newer releases appears on first use; existing tables are left alone.
+        try connection.execute(Self.bookkeepingSchema)
+        try addColumnIfMissing("_fieldsync_rejected", "correct", "INTEGER NOT NULL DEFAULT 1")
+    }
+
+    /// Adds a bookkeeping column that an older store lacks.
+    private func addColumnIfMissing(_ table: String, _ column: String, _ definition: String) throws {
+        let present = try connection.query("SELECT name FROM pragma_table_info(?)", [.text(table)])
+            .contains { $0.first?.textValue == column }
+        if !present {
+            try connection.execute("ALTER TABLE \(Identifier.quoted(table)) ADD COLUMN \(column) \(definition)")
+        }
     }
 
     /// Creates the bookkeeping of a hub store at `path` (the file may hold tables already). Harmless to repeat.
