@@ -30,9 +30,17 @@ enum SQLText {
         schema.columns.map { prefix + Identifier.quoted($0.name) }.joined(separator: ", ")
     }
 
-    /// `OLD."c" IS NOT NEW."c" OR …` over the given columns: true when an update changed any of them.
+    /// `OLD."c" COLLATE BINARY IS NOT NEW."c" OR …` over the given columns: true when an update changed any of them.
+    ///
+    /// BINARY, because a column's own collation (NOCASE, RTRIM) would call a change of case or of trailing spaces
+    /// no change, and it would never travel.
     static func anyChanged(_ columns: [String]) -> String {
-        columns.map { "OLD.\(Identifier.quoted($0)) IS NOT NEW.\(Identifier.quoted($0))" }.joined(separator: " OR ")
+        columns.map { changed($0) }.joined(separator: " OR ")
+    }
+
+    /// `OLD."c" COLLATE BINARY IS NOT NEW."c"`: whether an update changed the column, byte for byte.
+    static func changed(_ column: String) -> String {
+        "OLD.\(Identifier.quoted(column)) COLLATE BINARY IS NOT NEW.\(Identifier.quoted(column))"
     }
 }
 

@@ -20,7 +20,8 @@ extension SyncWorld {
 
     /// Writes a delta bundle from `site` and says what it carries.
     public func exportSiteBundle(_ id: String) throws -> SiteExport {
-        try site(id).engine.export(template: .init(kind: .delta, sequence: 0, directory: directory.file("outbox/\(id)")))
+        try site(id).engine.export(
+            template: .init(kind: .delta, sequence: 0, directory: directory.file("outbox/\(id)")))
     }
 
     /// Writes a return bundle for `site` and says what it carries.

@@ -21,6 +21,18 @@ public final class SQLiteHubStore: HubStore {
             throw StoreError(.invalidState, "not a FieldSync hub store; run 'fieldsync hub init' first", location: path)
         }
         hubID = id
+        // Bookkeeping added by newer releases appears on first use; existing tables are left alone.
+        try connection.execute(Self.bookkeepingSchema)
+        try addColumnIfMissing("_fieldsync_rejected", "correct", "INTEGER NOT NULL DEFAULT 1")
+    }
+
+    /// Adds a bookkeeping column that an older store lacks.
+    private func addColumnIfMissing(_ table: String, _ column: String, _ definition: String) throws {
+        let present = try connection.query("SELECT name FROM pragma_table_info(?)", [.text(table)])
+            .contains { $0.first?.textValue == column }
+        if !present {
+            try connection.execute("ALTER TABLE \(Identifier.quoted(table)) ADD COLUMN \(column) \(definition)")
+        }
     }
 
     /// Creates the bookkeeping of a hub store at `path` (the file may hold tables already). Harmless to repeat.
@@ -165,6 +177,10 @@ public final class SQLiteHubStore: HubStore {
             try connection.execute(
                 "CREATE INDEX IF NOT EXISTS \(Identifier.quoted("\(name)_sync_version")) "
                     + "ON \(Identifier.quoted(name)) (sync_version)")
+            // Triggers are made anew, so that re-running add-table after a column was added covers the new column.
+            for suffix in ["insert", "update", "delete"] {
+                try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(name)_\(suffix)"))")
+            }
             try connection.execute(Self.versionTriggers(for: table))
             // Rows already in the table are synced too: they all take the next version.
             if try connection.integer(
@@ -213,8 +229,7 @@ public final class SQLiteHubStore: HubStore {
             .joined(separator: " AND ")
         let oldKeyMatch = schema.primaryKey.map { "\(Identifier.quoted($0)) = OLD.\(Identifier.quoted($0))" }
             .joined(separator: " AND ")
-        let keyChanged = schema.primaryKey.map { "OLD.\(Identifier.quoted($0)) IS NOT NEW.\(Identifier.quoted($0))" }
-            .joined(separator: " OR ")
+        let keyChanged = SQLText.anyChanged(schema.primaryKey)
         let stamp = """
             UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1;
                 UPDATE \(table) SET sync_version = (SELECT version FROM _fieldsync_counter WHERE id = 1),
@@ -227,18 +242,18 @@ public final class SQLiteHubStore: HubStore {
         let columnList = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
         let oldValues = schema.columns.map { "OLD.\(Identifier.quoted($0.name))" }.joined(separator: ", ")
         return """
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
             WHEN \(notApplying) BEGIN
                 \(stamp)
             END;
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_update"))
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_update"))
             AFTER UPDATE OF \(dataColumns.map(Identifier.quoted).joined(separator: ", ")) ON \(table)
             WHEN \(notApplying) AND (\(SQLText.anyChanged(dataColumns))) BEGIN
                 INSERT INTO \(table) (\(columnList), sync_deleted) SELECT \(oldValues), 1 WHERE \(keyChanged)
                     ON CONFLICT DO NOTHING;
                 \(stamp)
             END;
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_delete")) BEFORE DELETE ON \(table) BEGIN
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_delete")) BEFORE DELETE ON \(table) BEGIN
                 UPDATE \(table) SET sync_deleted = 1 WHERE \(oldKeyMatch);
                 SELECT RAISE(IGNORE);
             END;

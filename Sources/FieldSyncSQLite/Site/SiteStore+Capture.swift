@@ -58,6 +58,10 @@ extension SiteStore {
             "INSERT INTO _fieldsync_tables (name, schema_json, position) VALUES (?, ?, ?) "
                 + "ON CONFLICT (name) DO UPDATE SET schema_json = excluded.schema_json",
             [.text(schema.name), .text(json), .integer(Int64(position))])
+        // Triggers are made anew, so that re-running site init after a column was added covers the new column.
+        for suffix in ["insert", "update", "delete", "blob_key"] {
+            try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(schema.name)_\(suffix)"))")
+        }
         try connection.execute(captureTriggers(for: schema))
         // Rows present before tracking started travel in the first export: one counter value covers them all.
         let pending = try connection.integer(
@@ -94,7 +98,8 @@ extension SiteStore {
         CREATE TABLE IF NOT EXISTS _fieldsync_received (
             bundle_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, applied_at TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_problems (
-            tbl TEXT NOT NULL, pk TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (tbl, pk))
+            tbl TEXT NOT NULL, pk TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'export', PRIMARY KEY (tbl, pk))
             WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, operation TEXT NOT NULL, sequence INTEGER, rows INTEGER, status TEXT NOT NULL,
@@ -112,6 +117,18 @@ extension SiteStore {
         let table = Identifier.quoted(schema.name)
         let name = SQLText.literal(schema.name)
         let notApplying = "NOT EXISTS (SELECT 1 FROM _fieldsync_applying)"
+        // A BLOB in a key column (possible in an untyped or TEXT column) cannot be tracked: json_array refuses it,
+        // and a failing trigger would break the application's own write. Such rows are listed as problems instead.
+        func noBlobKey(_ row: String) -> String {
+            schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) <> 'blob'" }.joined(separator: " AND ")
+        }
+        func anyBlobKey(_ row: String) -> String {
+            schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) = 'blob'" }.joined(separator: " OR ")
+        }
+        let blobKeyText = "json_array(" + schema.primaryKey.map {
+            "CASE typeof(NEW.\(Identifier.quoted($0))) WHEN 'blob' THEN 'x''' || hex(NEW.\(Identifier.quoted($0))) || '''' "
+                + "ELSE NEW.\(Identifier.quoted($0)) END"
+        }.joined(separator: ", ") + ")"
         let counter = "(SELECT value FROM _fieldsync_counter WHERE id = 1)"
         let acked = "(SELECT acked FROM _fieldsync_counter WHERE id = 1)"
         let bump = "UPDATE _fieldsync_counter SET value = value + 1 WHERE id = 1;"
@@ -122,21 +139,21 @@ extension SiteStore {
             columnMask = "-1"
         } else {
             columnMask = "(" + schema.columns.enumerated().map { index, column in
-                "(CASE WHEN OLD.\(Identifier.quoted(column.name)) IS NOT NEW.\(Identifier.quoted(column.name)) "
-                    + "THEN \(Int64(1) << Int64(index)) ELSE 0 END)"
+                "(CASE WHEN \(SQLText.changed(column.name)) THEN \(Int64(1) << Int64(index)) ELSE 0 END)"
             }.joined(separator: " | ") + ")"
         }
         let whole = "ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq, changed = -1;"
         let prefix = "_fieldsync_\(schema.name)"
         return """
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
-            WHEN \(notApplying) BEGIN
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
+            WHEN \(notApplying) AND \(noBlobKey("NEW")) BEGIN
                 \(bump)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed) VALUES (\(name), \(newKey), \(counter), -1)
                 \(whole)
             END;
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_update")) AFTER UPDATE ON \(table)
-            WHEN \(notApplying) AND (\(SQLText.anyChanged(schema.columns.map(\.name)))) BEGIN
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_update")) AFTER UPDATE ON \(table)
+            WHEN \(notApplying) AND \(noBlobKey("NEW")) AND \(noBlobKey("OLD"))
+                AND (\(SQLText.anyChanged(schema.columns.map(\.name)))) BEGIN
                 \(bump)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed)
                 SELECT \(name), \(oldKey), \(counter), -1 WHERE \(oldKey) IS NOT \(newKey)
@@ -147,11 +164,18 @@ extension SiteStore {
                     changed = CASE WHEN _fieldsync_rows.local_seq <= \(acked) THEN excluded.changed
                               ELSE _fieldsync_rows.changed | excluded.changed END;
             END;
-            CREATE TRIGGER IF NOT EXISTS \(Identifier.quoted(prefix + "_delete")) AFTER DELETE ON \(table)
-            WHEN \(notApplying) BEGIN
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_delete")) AFTER DELETE ON \(table)
+            WHEN \(notApplying) AND \(noBlobKey("OLD")) BEGIN
                 \(bump)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed) VALUES (\(name), \(oldKey), \(counter), -1)
                 \(whole)
+            END;
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_blob_key")) AFTER INSERT ON \(table)
+            WHEN \(notApplying) AND (\(anyBlobKey("NEW"))) BEGIN
+                INSERT INTO _fieldsync_problems (tbl, pk, reason, at, kind)
+                VALUES (\(name), \(blobKeyText), 'a primary-key value is a BLOB, which FieldSync cannot track',
+                        strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'capture')
+                ON CONFLICT (tbl, pk) DO NOTHING;
             END;
             """
     }

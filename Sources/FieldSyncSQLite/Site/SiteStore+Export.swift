@@ -26,7 +26,7 @@ extension SiteStore {
     /// Reads a consistent snapshot: changes committed while the bundle is written go in the next one. Each record
     /// travels once with its current values (a tombstone if it no longer exists), the counter of its latest
     /// change, the hub version it was based on and the columns changed since the last acknowledgement. The
-    /// bundle sequence is raised only after the bundle is complete on disk.
+    /// bundle's sequence is taken before it is written.
     ///
     /// - Parameters:
     ///   - template: where and how to write; kind, sequence, prerequisites and properties are set here.
@@ -66,15 +66,17 @@ extension SiteStore {
                 changes += try exportChanges(
                     of: schema, after: counters.acknowledged, into: bundleWriter, problems: &problems)
             }
-            let result = try bundleWriter.finish()
-            writer = nil
             try connection.execute("COMMIT")
+            // Records left out are kept pending past this bundle's acknowledgement before the bundle exists under
+            // its final name: a crash in between leaves no bundle, never an acknowledged but unsent record.
             try connection.withTransaction {
                 try recordProblems(problems)
                 try setState("last_export_at", .text(nowText()))
                 try log("export", sequence: sequence, rows: changes, status: "ok",
-                        message: "bundle \(result.header.bundleID), changes through \(counters.value)")
+                        message: "bundle \(bundleWriter.header.bundleID), changes through \(counters.value)")
             }
+            let result = try bundleWriter.finish()
+            writer = nil
             return SiteExport(bundle: result, changes: changes, changesThrough: counters.value, problems: problems)
         } catch {
             writer?.abort()
@@ -85,14 +87,15 @@ extension SiteStore {
 
     /// Keeps the records left out pending past this bundle's acknowledgement, and lists them for `status`.
     private func recordProblems(_ problems: [ExportProblem]) throws {
-        try connection.run("DELETE FROM _fieldsync_problems")
+        try connection.run("DELETE FROM _fieldsync_problems WHERE kind = 'export'")
         for problem in problems {
             try connection.run("UPDATE _fieldsync_counter SET value = value + 1 WHERE id = 1")
             try connection.run(
                 "UPDATE _fieldsync_rows SET local_seq = (SELECT value FROM _fieldsync_counter WHERE id = 1), "
                     + "changed = -1 WHERE tbl = ? AND pk = ?", [.text(problem.table), .text(problem.key)])
             try connection.run(
-                "INSERT INTO _fieldsync_problems (tbl, pk, reason, at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO _fieldsync_problems (tbl, pk, reason, at) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (tbl, pk) DO UPDATE SET reason = excluded.reason, at = excluded.at, kind = 'export'",
                 [.text(problem.table), .text(problem.key), .text(problem.reason), .text(nowText())])
         }
     }

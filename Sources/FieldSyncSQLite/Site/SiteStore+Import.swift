@@ -187,6 +187,7 @@ final class ReturnApplier {
     private let mapping: [Int]
     private let pending: SQLiteStatement
     private let recordVersion: SQLiteStatement
+    private let canonicalKey: SQLiteStatement
     private let keyIndexes: [Int]
 
     private init(incoming: TableSchema, local: TableSchema, connection: SQLiteConnection) throws {
@@ -196,11 +197,24 @@ final class ReturnApplier {
         writer = try SQLiteTableWriter(schema: projection, connection: connection)
         mapping = shared.map { incoming.columnIndex(named: $0.name)! }
         keyIndexes = local.primaryKey.map { incoming.columnIndex(named: $0)! }
-        let key = "json_array(" + keyIndexes.indices.map { "?\($0 + 2)" }.joined(separator: ", ") + ")"
-        pending = try connection.prepare("SELECT local_seq FROM _fieldsync_rows WHERE tbl = ?1 AND pk = \(key)")
+        pending = try connection.prepare("SELECT local_seq FROM _fieldsync_rows WHERE tbl = ?1 AND pk = ?2")
         recordVersion = try connection.prepare(
-            "INSERT INTO _fieldsync_rows (tbl, pk, hub_version) VALUES (?1, \(key), ?\(keyIndexes.count + 2)) "
+            "INSERT INTO _fieldsync_rows (tbl, pk, hub_version) VALUES (?1, ?2, ?3) "
                 + "ON CONFLICT (tbl, pk) DO UPDATE SET hub_version = excluded.hub_version")
+        // The capture triggers key a record by json_array of its stored values, after the column's affinity has
+        // converted them ('3' in a NUMERIC column is stored as 3). A scratch table with the same declared key types
+        // converts incoming values the same way, so both sides name a record alike.
+        let declared = try connection.query(
+            "SELECT name, type FROM pragma_table_info(?)", [.text(local.name)]
+        ).reduce(into: [String: String]()) { $0[$1[0].textValue ?? ""] = $1[1].textValue ?? "" }
+        let scratch = Identifier.quoted("_fieldsync_key_\(local.name)")
+        let keyColumns = local.primaryKey.map { "\(Identifier.quoted($0)) \(declared[$0] ?? "")" }
+        try connection.execute("CREATE TEMP TABLE IF NOT EXISTS \(scratch) (\(keyColumns.joined(separator: ", ")))")
+        let keyList = local.primaryKey.map(Identifier.quoted).joined(separator: ", ")
+        canonicalKey = try connection.prepare(
+            "INSERT OR REPLACE INTO temp.\(scratch) (rowid, \(keyList)) VALUES (1, "
+                + Array(repeating: "?", count: keyIndexes.count).joined(separator: ", ")
+                + ") RETURNING json_array(\(keyList))")
     }
 
     /// An applier for `incoming`'s table; creates and tracks the table first if the site does not have it.
@@ -246,9 +260,14 @@ final class ReturnApplier {
     /// Applies `change` unless its record has a local edit newer than `acknowledged` (`nil`: no record has one);
     /// returns whether it applied.
     func apply(_ change: Change, acknowledged: Int64?) throws -> Bool {
-        let keyValues = keyIndexes.map { change.values[$0] }
+        try canonicalKey.bind(keyIndexes.map { change.values[$0] })
+        guard try canonicalKey.step() else {
+            throw StoreError(.statement, "cannot compute the key of a hub row for table '\(incoming.name)'")
+        }
+        let key = canonicalKey.value(at: 0)
+        canonicalKey.reset()
         if let acknowledged {
-            try pending.bind([.text(incoming.name)] + keyValues)
+            try pending.bind([.text(incoming.name), key])
             let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
             pending.reset()
             guard localSequence <= acknowledged else { return false }
@@ -256,7 +275,7 @@ final class ReturnApplier {
         var local = change
         local.values = mapping.map { change.values[$0] }
         try writer.apply(local)
-        try recordVersion.bind([.text(incoming.name)] + keyValues + [.integer(change.version ?? 0)])
+        try recordVersion.bind([.text(incoming.name), key, .integer(change.version ?? 0)])
         while try recordVersion.step() {}
         return true
     }
