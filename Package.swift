@@ -52,8 +52,8 @@ let package = Package(
         .executableTarget(
             name: "fieldsync",
             dependencies: [
-                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub",
+                "FieldSyncSite", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -201,7 +201,7 @@ enum PostgresMigrations {
         );
         CREATE INDEX version_horizons_xid ON sync_control.version_horizons (xid_horizon);
 
-        CREATE DOMAIN sync_control.timestamptz_text AS text CHECK (VALUE::timestamptz IS NOT NULL);
+        CREATE DOMAIN sync_control.timestamptz_text AS text CHECK (VALUE IS NULL OR VALUE::timestamptz IS NOT NULL);
 
         -- Stamps a version on every insert and every update that changes something (HQ staff and FieldSync alike).
         -- TG_ARGV holds the primary-key columns. While FieldSync ingests a bundle (fieldsync.applying set in the

@@ -23,7 +23,9 @@ struct HubCommand: ParsableCommand {
         @Option(help: "The hub's node id.")
         var id: String
 
-        @Option(help: "The hub store: a SQLite file (default NODE/hub.sqlite).")
+        @Option(help: ArgumentHelp(
+            "The hub store: a SQLite file (default NODE/hub.sqlite), or a PostgreSQL URL postgresql://USER@HOST/DB.",
+            discussion: "For PostgreSQL, PG* environment variables, ~/.pgpass and TLS options (sslmode=…) apply."))
         var store: String?
 
         func run() throws {
@@ -46,11 +48,15 @@ struct HubCommand: ParsableCommand {
                 if node.configuration.store == nil { node.configuration.store = "hub.sqlite" }
                 try node.createFolders()
                 let (identity, created) = try node.ensureKeys()
-                let storePath = node.resolve(node.configuration.store!)
-                try SQLiteHubStore.create(path: storePath, hubID: id)
+                _ = try node.openStore(create: id)
                 try node.save()
                 print("Hub '\(id)' is ready in \(dir)/")
-                print("  store:       \(storePath) (embedded SQLite)")
+                print("  store:       \(node.storeDescription)")
+                if node.holdsPassword {
+                    printWarning(
+                        "the database password is kept in \(node.configurationPath) (mode 0600); PGPASSWORD or "
+                            + "~/.pgpass keep it out of the node directory")
+                }
                 print("  keys:        \(node.keysDirectory)/\(id).key \(created ? "(new)" : "(kept)")")
                 print("  fingerprint: \(identity.fingerprint)")
                 print("Give each site the hub's public key file \(node.keysDirectory)/\(id).pub, then declare tables "

@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldSyncBundle
 import FieldSyncCore
 import FieldSyncHub
+import FieldSyncPostgres
 import FieldSyncSQLite
 import FieldSyncSite
 import Foundation
@@ -26,8 +27,13 @@ struct NodeConfiguration: Codable {
     var keys = "keys"
     var inbox = "bundles/inbox"
     var outbox = "bundles/outbox"
-    /// Hub: the store, a SQLite file path.
+    /// Hub: the store: a SQLite file path, or a PostgreSQL connection URL (`postgresql://…`) or libpq
+    /// connection string (`host=… dbname=…`). PG* environment variables and `~/.pgpass` apply as usual.
     var store: String?
+    /// Hub on PostgreSQL: a password for the store, if not given by PGPASSWORD or `~/.pgpass`.
+    var storePassword: String?
+    /// Hub on PostgreSQL: the schema of the synced tables (default `public`).
+    var dataSchema: String?
     /// Site: the application's SQLite database.
     var database: String?
     /// Site: the hub's node id.
@@ -39,7 +45,8 @@ struct NodeConfiguration: Codable {
 
     enum CodingKeys: String, CodingKey {
         case format, version, role, id, keys, inbox, outbox, store, database, hub
-        case hubPublicKey = "hub_public_key", partSizeLimit = "part_size_limit"
+        case hubPublicKey = "hub_public_key", partSizeLimit = "part_size_limit", storePassword = "store_password"
+        case dataSchema = "data_schema"
     }
 
     static let fileName = "fieldsync.json"
@@ -74,11 +81,22 @@ struct NodeDirectory {
         }
     }
 
-    /// Writes the configuration file atomically.
+    /// Writes the configuration file atomically; mode 0600 when it holds a password.
     func save() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(configuration).write(to: URL(fileURLWithPath: configurationPath), options: .atomic)
+        if holdsPassword {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: configurationPath)
+        }
+    }
+
+    /// Whether the configuration carries a database password (in `store_password` or inside the store URL).
+    var holdsPassword: Bool {
+        if configuration.storePassword != nil { return true }
+        guard let store = configuration.store else { return false }
+        if let url = URLComponents(string: store), url.password != nil { return true }
+        return store.contains("password=")
     }
 
     /// `relative` resolved against the node directory (absolute paths stay as they are).
@@ -122,10 +140,41 @@ struct NodeDirectory {
     /// The hub's engine over its store.
     func hubEngine() throws -> HubEngine {
         try requireRole(.hub)
+        return try HubEngine(store: try openStore(create: nil), keys: try loadKeys())
+    }
+
+    /// Whether `store` names a PostgreSQL database rather than a SQLite file.
+    static func isPostgres(_ store: String) -> Bool {
+        store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") || store.contains("dbname=")
+            || store.contains("host=")
+    }
+
+    /// Opens the hub's store; with `create`, creates (or migrates) it first for that hub id.
+    func openStore(create hubID: String?) throws -> any HubStore {
         guard let store = configuration.store else {
             throw StoreError(.invalidState, "field 'store' is missing", location: configurationPath)
         }
-        return try HubEngine(store: try SQLiteHubStore(path: resolve(store)), keys: try loadKeys())
+        if Self.isPostgres(store) {
+            var overrides: [String: String] = [:]
+            if let password = configuration.storePassword { overrides["password"] = password }
+            let settings = PostgresHubStore.Configuration(
+                conninfo: store, overrides: overrides, dataSchema: configuration.dataSchema ?? "public")
+            if let hubID { return try PostgresHubStore.create(configuration: settings, hubID: hubID) }
+            return try PostgresHubStore(configuration: settings)
+        }
+        if let hubID { return try SQLiteHubStore.create(path: resolve(store), hubID: hubID) }
+        return try SQLiteHubStore(path: resolve(store))
+    }
+
+    /// The store for messages: the file, or the PostgreSQL target without any password.
+    var storeDescription: String {
+        guard let store = configuration.store else { return "?" }
+        guard Self.isPostgres(store) else { return "\(resolve(store)) (embedded SQLite)" }
+        if let url = URLComponents(string: store), url.scheme?.hasPrefix("postgres") == true {
+            return "PostgreSQL database \(url.path.dropFirst().isEmpty ? "(default)" : String(url.path.dropFirst())) "
+                + "on \(url.host ?? "localhost")\(url.port.map { ":\($0)" } ?? "")"
+        }
+        return "PostgreSQL (connection string)"
     }
 
     /// The site's engine over its database.
