@@ -14,19 +14,18 @@ extension PostgresHubStore {
     /// The highest hub version `W` such that every version up to `W` belongs to a transaction that has ended.
     ///
     /// Every writer is given its transaction id before it takes a version (the trigger calls
-    /// `pg_current_xact_id()` first, and the sequence has `CACHE 1`). So, having read the sequence's last value `L`
-    /// and *then* taken a snapshot whose `xmax` is `N`, any transaction with an id ≥ `N` takes only versions > `L`.
-    /// Once the oldest running transaction (`pg_snapshot_xmin`) is ≥ `N`, versions up to `L` are final. Each call
-    /// records such a pair in `sync_control.version_horizons`, waits up to ``Configuration/watermarkWait`` for it to
-    /// become final, and returns the highest final one.
+    /// `pg_current_xact_id()` first, and the sequence has `CACHE 1`), and ids are handed out in increasing order.
+    /// So, having read the sequence's last value `L` and *then* had a new id `X` assigned (in a transaction of its
+    /// own, committed at once), every transaction that took a version up to `L` has an id below `X`. Once the oldest
+    /// running transaction (`pg_snapshot_xmin`) is at or past `X`, all of them have ended and versions up to `L`
+    /// are final. (A snapshot's `xmax` would not do: it is one past the newest *finished* transaction, so a newer
+    /// writer still running would pass unseen.) Each call records such a pair in `sync_control.version_horizons`,
+    /// waits up to ``Configuration/watermarkWait`` for it to become final, and returns the highest final one.
     public func watermark() throws -> Int64 {
         let last = try connection.integer(
             "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM sync_control.version_seq")
-        let horizon =
-            try connection.query(
-                "SELECT pg_snapshot_xmax(s)::text FROM pg_current_snapshot() AS s"
-            ).rows.first?.first ?? nil
-        guard let horizon else { throw StoreError(.statement, "cannot read the current snapshot") }
+        let horizon = try connection.query("SELECT pg_current_xact_id()::text").rows.first?.first ?? nil
+        guard let horizon else { throw StoreError(.statement, "cannot read a transaction id") }
         try connection.run(
             "INSERT INTO sync_control.version_horizons (xid_horizon, last_version) VALUES ($1::xid8, $2)",
             [horizon, String(last)])

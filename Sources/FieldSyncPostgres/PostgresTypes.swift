@@ -51,8 +51,12 @@ public enum PostgresTypes {
         -> ColumnType
     {
         if domain == timestamptzText { return .timestamptz }
-        let base = formatted.split(separator: "(").first.map { String($0) } ?? formatted
-        switch base.trimmingCharacters(in: " ") {
+        // Drop a type modifier wherever format_type puts it: "numeric(10,2)", "timestamp(3) with time zone".
+        var base = formatted
+        while let open = base.firstIndex(of: "("), let close = base[open...].firstIndex(of: ")") {
+            base.removeSubrange(open...close)
+        }
+        switch base.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") {
         case "smallint", "integer", "bigint": return .integer
         case "real", "double precision": return .real
         case "text", "character varying", "character", "\"char\"", "name", "citext": return .text
