@@ -60,8 +60,10 @@ let package = Package(
         .executableTarget(
             name: "fieldsync-bench",
             dependencies: [
-                "FieldSyncCore", "FieldSyncBundle", "CSodium", "CZstd",
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite", "CSQLite",
+                "CSodium", "CZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Helpers shared by every test target: temporary directories, key fixtures, running the binary.

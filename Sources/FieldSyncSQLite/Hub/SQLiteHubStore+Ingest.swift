@@ -59,21 +59,8 @@ extension SQLiteHubStore {
                     }
                     continue
                 }
-                // The whole batch under one savepoint; if a row breaks a constraint, the batch is undone and applied
-                // again row by row, each under its own savepoint, so that only the failing rows are set aside.
-                let before = (report, versions.last)
-                try connection.execute("SAVEPOINT fieldsync_batch")
-                do {
-                    try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
-                               recorder: recorder, rowByRow: false, report: &report)
-                    try connection.execute("RELEASE fieldsync_batch")
-                } catch let error as StoreError where error.code == .constraint {
-                    try connection.execute("ROLLBACK TO fieldsync_batch")
-                    try connection.execute("RELEASE fieldsync_batch")
-                    (report, versions.last) = before
-                    try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
-                               recorder: recorder, rowByRow: true, report: &report)
-                }
+                try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                           recorder: recorder, report: &report)
             }
             try connection.run("UPDATE _fieldsync_counter SET version = ? WHERE id = 1", [.integer(versions.last)])
             try connection.run("DELETE FROM _fieldsync_applying")
@@ -136,7 +123,7 @@ extension SQLiteHubStore {
     /// values between two rows succeeds that way); what still fails is set aside with its reason.
     private func ingest(
         _ batch: any ChangeBatchSource, applier: HubTableApplier, site: String, appliedThrough: Int64,
-        recorder: OutcomeRecorder, rowByRow: Bool, report: inout IngestReport
+        recorder: OutcomeRecorder, report: inout IngestReport
     ) throws {
         var failed: [(change: Change, reason: String)] = []
         try batch.forEach { change in
@@ -151,7 +138,7 @@ extension SQLiteHubStore {
                 report.rejected += 1
                 return
             }
-            if let reason = try applier.ingest(change, recorder: recorder, rowByRow: rowByRow, report: &report) {
+            if let reason = try applier.ingest(change, recorder: recorder, report: &report) {
                 failed.append((change, reason))
             }
         }
@@ -160,7 +147,7 @@ extension SQLiteHubStore {
             progress = false
             var still: [(change: Change, reason: String)] = []
             for entry in failed {
-                if let reason = try applier.ingest(entry.change, recorder: recorder, rowByRow: true, report: &report) {
+                if let reason = try applier.ingest(entry.change, recorder: recorder, report: &report) {
                     still.append((entry.change, reason))
                 } else {
                     progress = true
@@ -333,10 +320,11 @@ final class HubTableApplier {
 
     /// Judges and applies one change, counting the result in `report`.
     ///
-    /// - Parameter rowByRow: write under a savepoint of its own and return the reason if the row breaks a
-    ///   constraint; otherwise a write error propagates (the caller then retries the batch row by row).
+    /// A write that breaks a constraint is undone by SQLite on its own (the statement aborts, the transaction
+    /// goes on), so no savepoint is needed: the reason is returned and the caller retries the row later.
+    ///
     /// - Returns: why the change could not be written, or `nil`.
-    func ingest(_ change: Change, recorder: OutcomeRecorder, rowByRow: Bool, report: inout IngestReport) throws
+    func ingest(_ change: Change, recorder: OutcomeRecorder, report: inout IngestReport) throws
         -> String?
     {
         var local = change
@@ -358,19 +346,10 @@ final class HubTableApplier {
             try recorder.conflict(local, schema: schema, hub: hub!)
             report.conflicts += 1
         case .apply:
-            guard rowByRow else {
-                try write(local, key: key)
-                report.applied += 1
-                return nil
-            }
-            try connection.execute("SAVEPOINT fieldsync_row")
             do {
                 try write(local, key: key)
-                try connection.execute("RELEASE fieldsync_row")
                 report.applied += 1
             } catch let error as StoreError where error.code == .constraint {
-                try connection.execute("ROLLBACK TO fieldsync_row")
-                try connection.execute("RELEASE fieldsync_row")
                 return error.message
             }
         }

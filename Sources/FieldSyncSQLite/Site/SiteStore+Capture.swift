@@ -90,7 +90,8 @@ extension SiteStore {
             tbl TEXT NOT NULL, pk TEXT NOT NULL, local_seq INTEGER NOT NULL DEFAULT 0,
             changed INTEGER NOT NULL DEFAULT 0, hub_version INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS _fieldsync_rows_pending ON _fieldsync_rows (tbl, local_seq);
+        DROP INDEX IF EXISTS _fieldsync_rows_pending;
+        CREATE INDEX IF NOT EXISTS _fieldsync_rows_changed ON _fieldsync_rows (tbl, local_seq) WHERE local_seq > 0;
         CREATE TABLE IF NOT EXISTS _fieldsync_outcomes (
             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             origin_seq INTEGER NOT NULL, hub_id INTEGER NOT NULL, reason TEXT NOT NULL, local_row TEXT,

@@ -107,7 +107,7 @@ extension SiteStore {
     ) throws -> Int {
         let pending = try connection.prepare(
             "SELECT pk, local_seq, changed, hub_version FROM _fieldsync_rows "
-                + "WHERE tbl = ? AND local_seq > ? ORDER BY local_seq")
+                + "WHERE tbl = ? AND local_seq > ? AND local_seq > 0 ORDER BY local_seq")
         try pending.bind([.text(schema.name), .integer(acknowledged)])
         let lookup = try connection.prepare(
             "SELECT \(SQLText.columnList(schema)) FROM \(Identifier.quoted(schema.name)) "

@@ -59,7 +59,8 @@ extension SiteStore {
             let acknowledged = try counters().acknowledged
             // With no unacknowledged local edit anywhere (a first load, a quiet site), no record needs the check.
             let anyPending = try connection.scalar(
-                "SELECT 1 FROM _fieldsync_rows WHERE local_seq > ? LIMIT 1", [.integer(acknowledged)]) != nil
+                "SELECT 1 FROM _fieldsync_rows WHERE local_seq > ? AND local_seq > 0 LIMIT 1", [.integer(acknowledged)]
+            ) != nil
             if let text = properties[SyncProperty.outcomes] {
                 report.outcomes = try JSONDecoder().decode([RowOutcome].self, from: Data(text.utf8))
                 try recordOutcomes(report.outcomes, returnSequence: Int64(header.sequence))
@@ -189,6 +190,8 @@ final class ReturnApplier {
     private let recordVersion: SQLiteStatement
     private let canonicalKey: SQLiteStatement
     private let keyIndexes: [Int]
+    /// SQLite's affinity of each local key column, for building plain keys without a round trip.
+    private let keyAffinities: [Character]
 
     private init(incoming: TableSchema, local: TableSchema, connection: SQLiteConnection) throws {
         self.incoming = incoming
@@ -207,6 +210,7 @@ final class ReturnApplier {
         let declared = try connection.query(
             "SELECT name, type FROM pragma_table_info(?)", [.text(local.name)]
         ).reduce(into: [String: String]()) { $0[$1[0].textValue ?? ""] = $1[1].textValue ?? "" }
+        keyAffinities = local.primaryKey.map { Self.affinity(of: declared[$0] ?? "") }
         let scratch = Identifier.quoted("_fieldsync_key_\(local.name)")
         let keyColumns = local.primaryKey.map { "\(Identifier.quoted($0)) \(declared[$0] ?? "")" }
         try connection.execute("CREATE TEMP TABLE IF NOT EXISTS \(scratch) (\(keyColumns.joined(separator: ", ")))")
@@ -252,6 +256,45 @@ final class ReturnApplier {
         try writer.apply(tombstone)
     }
 
+    /// The record's key as the capture triggers write it: `json_array` of the values as stored.
+    ///
+    /// Plain keys (an integer in an INTEGER or NUMERIC column, text without quotes, backslashes or control
+    /// characters in a TEXT or untyped column) are stored as given and written here directly; any other key goes
+    /// through the scratch table so that SQLite applies the column's affinity and its own JSON form.
+    private func keyJSON(_ values: [Value]) throws -> Value {
+        var parts: [String] = []
+        for (value, affinity) in zip(values, keyAffinities) {
+            switch value {
+            case .integer(let number) where affinity == "I" || affinity == "N" || affinity == "B":
+                parts.append(String(number))
+            case .text(let text) where (affinity == "T" || affinity == "B")
+                && text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c }):
+                parts.append("\"" + text + "\"")
+            default:
+                parts = []
+            }
+            if parts.isEmpty { break }
+        }
+        if parts.count == values.count { return .text("[" + parts.joined(separator: ",") + "]") }
+        try canonicalKey.bind(values)
+        defer { canonicalKey.reset() }
+        guard try canonicalKey.step() else {
+            throw StoreError(.statement, "cannot compute the key of a hub row for table '\(incoming.name)'")
+        }
+        return canonicalKey.value(at: 0)
+    }
+
+    /// SQLite's column affinity for a declared type (sqlite.org/datatype3.html §3.1): I(nteger), T(ext),
+    /// B(lob, i.e. none), R(eal) or N(umeric).
+    static func affinity(of declared: String) -> Character {
+        let type = declared.uppercased()
+        if type.contains("INT") { return "I" }
+        if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") { return "T" }
+        if type.contains("BLOB") || type.isEmpty { return "B" }
+        if type.contains("REAL") || type.contains("FLOA") || type.contains("DOUB") { return "R" }
+        return "N"
+    }
+
     /// `table [key values]` for messages.
     func describeKey(_ change: Change) -> String {
         "\(incoming.name) \(Value.jsonArray(keyIndexes.map { change.values[$0] }))"
@@ -260,12 +303,7 @@ final class ReturnApplier {
     /// Applies `change` unless its record has a local edit newer than `acknowledged` (`nil`: no record has one);
     /// returns whether it applied.
     func apply(_ change: Change, acknowledged: Int64?) throws -> Bool {
-        try canonicalKey.bind(keyIndexes.map { change.values[$0] })
-        guard try canonicalKey.step() else {
-            throw StoreError(.statement, "cannot compute the key of a hub row for table '\(incoming.name)'")
-        }
-        let key = canonicalKey.value(at: 0)
-        canonicalKey.reset()
+        let key = try keyJSON(keyIndexes.map { change.values[$0] })
         if let acknowledged {
             try pending.bind([.text(incoming.name), key])
             let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0

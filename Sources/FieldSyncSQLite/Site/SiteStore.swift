@@ -105,7 +105,8 @@ extension SiteStore {
             hub: try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") ?? "",
             database: connection.path,
             pendingChanges: try connection.integer(
-                "SELECT count(*) FROM _fieldsync_rows WHERE local_seq > ?", [.integer(counters.acknowledged)]),
+                "SELECT count(*) FROM _fieldsync_rows WHERE local_seq > ? AND local_seq > 0",
+                [.integer(counters.acknowledged)]),
             changeCounter: counters.value, acknowledgedChange: counters.acknowledged,
             hubVersion: try stateInteger("hub_version"),
             lastExportSequence: try stateInteger("last_export_sequence"),
