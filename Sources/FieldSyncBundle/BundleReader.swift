@@ -1,5 +1,4 @@
 import FieldSyncCore
-import Foundation
 import Logging
 
 /// Reads a bundle: its header without keys, its signature and digests with the sender's public key, and its
@@ -57,132 +56,46 @@ public final class BundleReader {
 }
 
 /// The decrypted payload of a bundle, read batch by batch in bounded memory.
+///
+/// The next batch is decrypted, decompressed and unpacked on a background thread while the caller decodes the
+/// current one; at most that one batch is held ahead. Errors still surface in payload order, from the
+/// ``nextBatch()`` call that reaches them.
 public final class BundleContents {
     /// The payload's manifest: tables and their schemas.
     public let manifest: BundleManifest
     /// The batch index, available once ``nextBatch()`` has returned `nil`.
     public private(set) var index: BatchIndex?
 
-    private let archive: ArchiveReader
-    private let stream: PlaintextStream
-    private let name: String
-    private var seen: [BatchInfo] = []
-    private var rowsSeen = 0
+    private let prefetcher: Prefetcher<PayloadReader.Step>
 
     init(header: BundleHeader, stream: PlaintextStream, name: String, limits: ArchiveLimits) throws {
-        self.stream = stream
-        self.name = name
-        archive = try ArchiveReader(name: name, limits: limits) { (buffer) throws in
-            try stream.read(into: buffer)
-        }
-        guard let first = try archive.nextEntry(), first.path == BundleManifest.entryName else {
-            throw BundleError(.malformedManifest, "the payload does not start with \(BundleManifest.entryName)", path: name)
-        }
-        guard first.size <= 16 << 20 else {
-            throw BundleError(.limitExceeded, "the manifest is larger than 16 MiB", path: name)
-        }
-        let manifest: BundleManifest
-        do {
-            manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(try archive.readEntry(first)))
-        } catch let error as BundleError {
-            throw error
-        } catch {
-            throw BundleError(.malformedManifest, "the manifest is not valid: \(error)", path: name, underlying: error)
-        }
-        guard manifest.format == BundleManifest.formatName, manifest.version == 1 else {
-            throw BundleError(
-                .malformedManifest, "the manifest is '\(manifest.format)' version \(manifest.version), not "
-                    + "\(BundleManifest.formatName) version 1", path: name)
-        }
-        guard manifest.sender == header.sender else {
-            throw BundleError(
-                .senderMismatch,
-                "the encrypted manifest names sender '\(manifest.sender)' but the bundle is signed by "
-                    + "'\(header.sender)'; refusing it", path: name)
-        }
-        guard manifest.bundleID == header.bundleID, manifest.kind == header.kind,
-            manifest.recipient == header.recipient
-        else {
-            throw BundleError(
-                .senderMismatch, "the encrypted manifest does not match the signed header (bundle id, kind or "
-                    + "recipient); refusing it", path: name)
-        }
-        guard manifest.encoding == BundleManifest.encodingName,
-            manifest.changeColumns == BundleManifest.changeColumnNames
-        else {
-            throw BundleError(.malformedManifest, "unknown batch encoding '\(manifest.encoding)'", path: name)
-        }
-        guard Set(manifest.tables.map(\.name)).count == manifest.tables.count else {
-            throw BundleError(.malformedManifest, "the manifest lists a table twice", path: name)
-        }
-        self.manifest = manifest
+        let payload = try PayloadReader(header: header, stream: stream, name: name, limits: limits)
+        manifest = payload.manifest
+        // From here on only the prefetch thread uses `payload` (and through it the archive and the stream).
+        prefetcher = Prefetcher(name: "fieldsync.bundle.prefetch") { try payload.next() }
+    }
+
+    deinit {
+        // A caller that stops early leaves no thread behind and no read in flight.
+        prefetcher.stop()
     }
 
     /// The next batch, or `nil` after the last one once the batch index has been read and checked.
     ///
+    /// After an error, every later call throws the same error.
+    ///
     /// - Throws: ``BundleError`` for an unexpected entry, a table the manifest does not list, or counts that
     ///   disagree with the index.
     public func nextBatch() throws -> ChangeBatch? {
-        guard index == nil else { return nil }
-        guard let entry = try archive.nextEntry() else {
-            throw BundleError(.truncated, "the payload ends without its batch index", path: name)
-        }
-        if entry.path == BatchIndex.entryName {
-            try finishIndex(entry)
+        switch try prefetcher.next() {
+        case .batch(let batch):
+            return batch
+        case .end(let index):
+            self.index = index
+            return nil
+        case nil:
             return nil
         }
-        let prefix = String(format: "batches/%06d.", seen.count + 1)
-        guard entry.path.hasPrefix(prefix), entry.path.hasSuffix(".tsv") else {
-            throw BundleError(
-                .unsafeArchive, "unexpected payload entry '\(entry.path)' (expected \(prefix)TABLE.tsv)", path: name)
-        }
-        let tableName = String(entry.path.dropFirst(prefix.count).dropLast(4))
-        guard let schema = manifest.table(named: tableName) else {
-            throw BundleError(
-                .malformedManifest, "batch \(entry.path) names table '\(tableName)', which the manifest does not list",
-                path: name)
-        }
-        let bytes = try archive.readEntry(entry)
-        let batch = ChangeBatch(schema: schema, entry: entry.path, bytes: bytes, source: name)
-        // Every line ends in a newline and escapes any newline inside a value, so lines are rows.
-        let rows = bytes.withUnsafeBufferPointer { buffer in buffer.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
-        seen.append(BatchInfo(entry: entry.path, table: tableName, rows: rows, bytes: bytes.count))
-        return batch
-    }
-
-    private func finishIndex(_ entry: ArchiveReader.Entry) throws {
-        guard entry.size <= 64 << 20 else {
-            throw BundleError(.limitExceeded, "the batch index is larger than 64 MiB", path: name)
-        }
-        let decoded: BatchIndex
-        do {
-            decoded = try JSONDecoder().decode(BatchIndex.self, from: Data(try archive.readEntry(entry)))
-        } catch let error as BundleError {
-            throw error
-        } catch {
-            throw BundleError(.malformedManifest, "the batch index is not valid: \(error)", path: name)
-        }
-        guard decoded.batches.count == seen.count else {
-            throw BundleError(
-                .malformedManifest,
-                "the batch index lists \(decoded.batches.count) batches but the payload holds \(seen.count)", path: name)
-        }
-        for (listed, found) in zip(decoded.batches, seen) {
-            guard listed.entry == found.entry, listed.table == found.table, listed.bytes == found.bytes,
-                listed.rows == found.rows
-            else {
-                throw BundleError(.malformedManifest, "batch \(found.entry) does not match the batch index", path: name)
-            }
-        }
-        guard decoded.rows == decoded.batches.reduce(0, { $0 + $1.rows }) else {
-            throw BundleError(.malformedManifest, "the batch index's row total does not add up", path: name)
-        }
-        if try archive.nextEntry() != nil {
-            throw BundleError(.unsafeArchive, "the payload has entries after its batch index", path: name)
-        }
-        // Drain to the authenticated end: a FINAL chunk must follow, and nothing after it.
-        while try stream.nextChunk() {}
-        index = decoded
     }
 }
 
@@ -191,11 +104,12 @@ public struct ChangeBatch: Sendable {
     public let schema: TableSchema
     /// The archive entry name.
     public let entry: String
-    let bytes: [UInt8]
+    /// The encoded bytes; the reader reuses the storage for a later batch once no batch refers to it.
+    let storage: BatchStorage
     let source: String
 
     /// Uncompressed size of the batch.
-    public var byteCount: Int { bytes.count }
+    public var byteCount: Int { storage.count }
 
     /// Calls `body` with each change in order.
     ///
@@ -203,7 +117,7 @@ public struct ChangeBatch: Sendable {
     /// - Throws: ``BundleError`` with `.malformedBatch` naming the line and column, or whatever `body` throws.
     @discardableResult
     public func forEach(_ body: (Change) throws -> Void) throws -> Int {
-        try CopyTextDecoder(schema: schema, source: "\(source) \(entry)").forEach(in: bytes, body)
+        try CopyTextDecoder(schema: schema, source: "\(source) \(entry)").forEach(in: storage.bytes, body)
     }
 
     /// All changes of the batch.

@@ -29,8 +29,8 @@ public struct ArchiveLimits: Sendable {
 /// directories. Entry count, entry size and expansion ratio are checked as the archive is read, before any
 /// entry's data is buffered.
 final class ArchiveReader {
-    /// Supplies compressed bytes; returns 0 at the end.
-    typealias Source = (UnsafeMutableRawBufferPointer) throws -> Int
+    /// Supplies compressed bytes in place, at most `limit` of them: valid until the next call, empty at the end.
+    typealias Source = (_ limit: Int) throws -> UnsafeRawBufferPointer
 
     /// An entry's name and declared size.
     struct Entry {
@@ -40,15 +40,15 @@ final class ArchiveReader {
 
     private final class Context {
         let source: Source
-        /// Owned here so the pointer handed to libarchive stays valid until the next read callback.
-        let buffer: UnsafeMutableRawBufferPointer
+        /// Most bytes handed to libarchive per read callback. Small steps keep the count of compressed bytes (and so
+        /// the expansion-ratio check) close to what the decompressor has actually consumed.
+        let readSize: Int
         var error: (any Error)?
         var compressedBytes: Int64 = 0
-        init(source: @escaping Source, bufferSize: Int) {
+        init(source: @escaping Source, readSize: Int) {
             self.source = source
-            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+            self.readSize = readSize
         }
-        deinit { buffer.deallocate() }
     }
 
     private let archive: OpaquePointer
@@ -61,12 +61,12 @@ final class ArchiveReader {
     /// Opens the archive for reading; only the tar format and the zstd filter are enabled.
     ///
     /// - Parameter name: how error messages refer to the archive (usually the bundle file).
-    init(name: String, limits: ArchiveLimits, bufferSize: Int = 1 << 16, source: @escaping Source) throws {
+    init(name: String, limits: ArchiveLimits, readSize: Int = 1 << 16, source: @escaping Source) throws {
         guard let archive = archive_read_new() else { throw BundleError(.archive, "archive_read_new failed") }
         self.archive = archive
         self.limits = limits
         self.name = name
-        context = Context(source: source, bufferSize: bufferSize)
+        context = Context(source: source, readSize: readSize)
         archive_read_support_format_tar(archive)
         archive_read_support_filter_zstd(archive)
         let opaque = Unmanaged.passUnretained(context).toOpaque()
@@ -75,10 +75,11 @@ final class ArchiveReader {
             { _, clientData, bufferOut in
                 let context = Unmanaged<ArchiveReader.Context>.fromOpaque(clientData!).takeUnretainedValue()
                 do {
-                    let count = try context.source(context.buffer)
-                    context.compressedBytes += Int64(count)
-                    bufferOut!.pointee = UnsafeRawPointer(context.buffer.baseAddress)
-                    return la_ssize_t(count)
+                    // The source's bytes stay valid until the next callback, as libarchive requires: no copy.
+                    let bytes = try context.source(context.readSize)
+                    context.compressedBytes += Int64(bytes.count)
+                    bufferOut!.pointee = bytes.baseAddress
+                    return la_ssize_t(bytes.count)
                 } catch {
                     context.error = error
                     return -1
@@ -130,10 +131,19 @@ final class ArchiveReader {
 
     /// Reads the current entry whole, up to its declared size.
     func readEntry(_ entry: Entry) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: Int(entry.size))
+        let size = Int(entry.size)
+        // Filled straight from libarchive: no zero-fill of a buffer that is about to be overwritten.
+        return try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialised in
+            try readEntry(entry, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<size]))
+            initialised = size
+        }
+    }
+
+    /// Reads the current entry whole into `buffer`, which holds exactly its declared size.
+    func readEntry(_ entry: Entry, into buffer: UnsafeMutableBufferPointer<UInt8>) throws {
         var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress! + offset, $0.count - offset) }
+        while offset < buffer.count {
+            let count = archive_read_data(archive, buffer.baseAddress! + offset, buffer.count - offset)
             if count == 0 { break }
             guard count > 0 else {
                 try check(Int32(count), "read entry '\(entry.path)'")
@@ -142,10 +152,9 @@ final class ArchiveReader {
             offset += count
             try checkRatio(adding: Int64(count))
         }
-        guard offset == bytes.count else {
+        guard offset == buffer.count else {
             throw BundleError(.malformedBatch, "payload entry '\(entry.path)' is shorter than declared", path: name)
         }
-        return bytes
     }
 
     /// Reads to the end of the archive data and checks nothing but ends follow.

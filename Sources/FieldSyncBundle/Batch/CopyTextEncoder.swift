@@ -189,28 +189,56 @@ struct CopyTextEncoder {
     }
 
     /// Appends text with COPY escapes for backslash, tab, newline, carriage return and NUL.
+    ///
+    /// Text is mostly runs that need no escape: those are found eight bytes at a time and copied whole.
     static func appendEscaped(_ text: String, to out: inout [UInt8]) {
         var text = text
         text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return }
+            let raw = UnsafeRawPointer(base)
             var start = 0
-            for index in 0..<bytes.count {
-                let byte = bytes[index]
-                guard byte < 32 || byte == backslash else { continue }
-                let escape: [UInt8]
-                switch byte {
-                case backslash: escape = [backslash, backslash]
-                case tab: escape = [backslash, UInt8(ascii: "t")]
-                case newline: escape = [backslash, UInt8(ascii: "n")]
-                case 13: escape = [backslash, UInt8(ascii: "r")]
-                case 0: escape = [backslash, UInt8(ascii: "0"), UInt8(ascii: "0"), UInt8(ascii: "0")]
-                default: continue
+            var index = 0
+            while index < bytes.count {
+                if index + 8 <= bytes.count, !mayNeedEscape(raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                    index += 8
+                    continue
                 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                out.append(contentsOf: escape)
-                start = index + 1
+                let letter: UInt8
+                switch base[index] {
+                case backslash: letter = backslash
+                case tab: letter = UInt8(ascii: "t")
+                case newline: letter = UInt8(ascii: "n")
+                case 13: letter = UInt8(ascii: "r")
+                case 0: letter = UInt8(ascii: "0")
+                default:
+                    index += 1
+                    continue
+                }
+                out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: index - start))
+                out.append(backslash)
+                out.append(letter)
+                // NUL is written as the octal escape \000.
+                if letter == UInt8(ascii: "0") {
+                    out.append(UInt8(ascii: "0"))
+                    out.append(UInt8(ascii: "0"))
+                }
+                index += 1
+                start = index
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]))
+            out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: bytes.count - start))
         }
+    }
+
+    /// Whether any of the eight bytes in `word` is a control character or a backslash (the bytes that may need
+    /// an escape). Bitwise tests for "a byte below 0x20" and "a byte equal to 0x5c" across the whole word.
+    @inline(__always)
+    private static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let belowSpace = (word &- 0x20 &* ones) & ~word & highBits
+        let zeroWhereBackslash = word ^ (UInt64(backslash) &* ones)
+        let isBackslash = (zeroWhereBackslash &- ones) & ~zeroWhereBackslash & highBits
+        return belowSpace | isBackslash != 0
     }
 }
 

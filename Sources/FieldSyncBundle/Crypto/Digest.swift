@@ -13,6 +13,15 @@ final class Digest {
         _ = crypto_generichash_init(OpaquePointer(state), nil, 0, Self.byteCount)
     }
 
+    /// A hasher that continues from `other`'s current state.
+    ///
+    /// libsodium's BLAKE2b state is plain bytes (no pointers), so a byte copy is a complete copy.
+    init(copying other: Digest) {
+        let size = crypto_generichash_statebytes()
+        state = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        state.copyMemory(from: other.state, byteCount: size)
+    }
+
     deinit { state.deallocate() }
 
     func update(_ bytes: UnsafeRawBufferPointer) {

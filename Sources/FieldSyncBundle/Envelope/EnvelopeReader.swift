@@ -165,18 +165,23 @@ final class EnvelopeReader {
         }
         let total = Digest()
         var totalLength: Int64 = 0
+        // A lone part's ciphertext is the whole ciphertext: one pass of BLAKE2b gives both digests.
+        var loneDigest: String?
         for part in parts {
             let digest = Digest()
-            try Self.hashCiphertext(of: part, into: [digest, total])
+            try Self.hashCiphertext(of: part, into: parts.count == 1 ? [digest] : [digest, total])
             totalLength += part.ciphertextLength
-            guard digest.finalHex() == part.trailer.digest else {
+            let partDigest = digest.finalHex()
+            guard partDigest == part.trailer.digest else {
                 throw BundleError(
                     .digestMismatch,
                     "part \(part.trailer.part) of \(parts.count): the ciphertext does not match its signed digest "
                         + "(the file was altered or damaged)", path: part.path)
             }
+            if parts.count == 1 { loneDigest = partDigest }
         }
-        guard totalLength == parts[0].trailer.totalLength, total.finalHex() == parts[0].trailer.totalDigest else {
+        let totalDigest = loneDigest ?? total.finalHex()
+        guard totalLength == parts[0].trailer.totalLength, totalDigest == parts[0].trailer.totalDigest else {
             throw BundleError(
                 .digestMismatch, "the parts together do not match the signed digest of the whole bundle",
                 path: parts[0].path)
@@ -220,13 +225,21 @@ final class EnvelopeReader {
 ///
 /// Rejects a stream that ends before a FINAL-tagged chunk (truncated), any byte after it (trailing data), and any
 /// chunk that fails authentication (tampered chunk N).
+///
+/// One ciphertext and one plaintext buffer serve every chunk, and the plaintext is handed out in place
+/// (``next(upTo:)``) rather than copied. Parts are read at explicit offsets, so the stream shares its file
+/// descriptors safely with the reader that verified them. Not thread-safe: one thread uses a stream at a time.
 final class PlaintextStream {
     private let parts: [PartFile]
     private var partIndex = 0
+    /// Where the next ciphertext byte is read in the current part, and how many of its bytes are left.
+    private var partOffset: Int64
     private var remainingInPart: Int64
     private var state = crypto_secretstream_xchacha20poly1305_state()
-    private var cipherChunk: [UInt8]
-    private(set) var chunk: [UInt8]
+    private let cipherChunk: UnsafeMutableRawBufferPointer
+    /// The current chunk's plaintext is `plaintext[chunkOffset ..< chunkLength]` not yet handed out.
+    private let plaintext: UnsafeMutableRawBufferPointer
+    private var chunkLength = 0
     private var chunkOffset = 0
     private var chunkNumber = 0
     private(set) var finished = false
@@ -238,11 +251,11 @@ final class PlaintextStream {
             throw BundleError(.notABundle, "chunk size \(chunkSize) is outside the allowed range", path: parts[0].path)
         }
         self.parts = parts
+        partOffset = parts[0].ciphertextOffset
         remainingInPart = parts[0].ciphertextLength
-        try parts[0].file.seek(to: parts[0].ciphertextOffset)
-        cipherChunk = [UInt8](repeating: 0, count: chunkSize + Int(crypto_secretstream_xchacha20poly1305_abytes()))
-        chunk = [UInt8](repeating: 0, count: chunkSize)
-        chunk.removeAll(keepingCapacity: true)
+        cipherChunk = .allocate(
+            byteCount: chunkSize + Int(crypto_secretstream_xchacha20poly1305_abytes()), alignment: 16)
+        plaintext = .allocate(byteCount: chunkSize, alignment: 16)
         var streamHeader = [UInt8](repeating: 0, count: Int(crypto_secretstream_xchacha20poly1305_headerbytes()))
         let got = try streamHeader.withUnsafeMutableBytes { (raw) throws in try readCiphertext(into: raw) }
         guard got == streamHeader.count else {
@@ -257,25 +270,28 @@ final class PlaintextStream {
         }
     }
 
-    /// Copies up to `buffer.count` plaintext bytes; returns 0 only at the authenticated end of the stream.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        while chunkOffset == chunk.count {
-            guard try nextChunk() else { return 0 }
-        }
-        let count = min(buffer.count, chunk.count - chunkOffset)
-        chunk.withUnsafeBytes { source in
-            buffer.baseAddress!.copyMemory(from: source.baseAddress! + chunkOffset, byteCount: count)
-        }
-        chunkOffset += count
-        return count
+    deinit {
+        cipherChunk.deallocate()
+        plaintext.deallocate()
     }
 
-    /// Decrypts the next chunk into `chunk` (it may be empty); returns false once the FINAL chunk has been read.
+    /// Up to `limit` plaintext bytes, in place: valid until the next call. Empty only at the authenticated end of
+    /// the stream.
+    func next(upTo limit: Int) throws -> UnsafeRawBufferPointer {
+        while chunkOffset == chunkLength {
+            guard try nextChunk() else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        }
+        let count = min(limit, chunkLength - chunkOffset)
+        defer { chunkOffset += count }
+        return UnsafeRawBufferPointer(start: plaintext.baseAddress! + chunkOffset, count: count)
+    }
+
+    /// Decrypts the next chunk (it may be empty); returns false once the FINAL chunk has been read.
     func nextChunk() throws -> Bool {
-        chunk.removeAll(keepingCapacity: true)
+        chunkLength = 0
         chunkOffset = 0
         if finished { return false }
-        let got = try cipherChunk.withUnsafeMutableBytes { (raw) throws in try readCiphertext(into: raw) }
+        let got = try readCiphertext(into: cipherChunk)
         chunkNumber += 1
         let path = parts[min(partIndex, parts.count - 1)].path
         guard got > Int(crypto_secretstream_xchacha20poly1305_abytes()) - 1 else {
@@ -285,24 +301,22 @@ final class PlaintextStream {
         }
         var tag: UInt8 = 0
         var length: UInt64 = 0
-        let capacity = chunk.capacity
-        chunk = [UInt8](unsafeUninitializedCapacity: capacity) { out, initialised in
-            let result = crypto_secretstream_xchacha20poly1305_pull(
-                &state, out.baseAddress, &length, &tag, cipherChunk, UInt64(got), nil, 0)
-            initialised = result == 0 ? Int(length) : 0
-            if result != 0 { tag = 0xff }
-        }
-        guard tag != 0xff else {
+        let result = crypto_secretstream_xchacha20poly1305_pull(
+            &state, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), &length, &tag,
+            cipherChunk.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(got), nil, 0)
+        guard result == 0 else {
             throw BundleError(
                 .tamperedChunk, "chunk \(chunkNumber) failed authentication: the bundle was altered or damaged",
                 path: path)
         }
+        chunkLength = Int(length)
         if tag == crypto_secretstream_xchacha20poly1305_tag_final() {
             finished = true
-            var probe = [UInt8](repeating: 0, count: 1)
-            let extra = try probe.withUnsafeMutableBytes { (raw) throws in try readCiphertext(into: raw) }
+            var probe: UInt8 = 0
+            let extra = try withUnsafeMutableBytes(of: &probe) { (raw) throws in try readCiphertext(into: raw) }
             guard extra == 0 else {
-                throw BundleError(.trailingData, "encrypted data follows the final chunk (chunk \(chunkNumber))", path: path)
+                throw BundleError(
+                    .trailingData, "encrypted data follows the final chunk (chunk \(chunkNumber))", path: path)
             }
         }
         return true
@@ -315,16 +329,18 @@ final class PlaintextStream {
             if remainingInPart == 0 {
                 partIndex += 1
                 guard partIndex < parts.count else { break }
+                partOffset = parts[partIndex].ciphertextOffset
                 remainingInPart = parts[partIndex].ciphertextLength
-                try parts[partIndex].file.seek(to: parts[partIndex].ciphertextOffset)
                 continue
             }
             let want = Int(min(Int64(buffer.count - total), remainingInPart))
-            let got = try parts[partIndex].file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<total + want]))
+            let got = try parts[partIndex].file.read(
+                into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<total + want]), at: partOffset)
             guard got == want else {
                 throw BundleError(.truncated, "the part changed while it was being read", path: parts[partIndex].path)
             }
             total += got
+            partOffset += Int64(got)
             remainingInPart -= Int64(got)
         }
         ciphertextConsumed += Int64(total)

@@ -30,7 +30,9 @@ final class EnvelopeWriter {
     private var plaintext: [UInt8]
     private var ciphertext: [UInt8]
     private var parts: [Part] = []
-    private let totalDigest = Digest()
+    /// The digest of all ciphertext, kept only once a second part opens: until then it equals the first part's
+    /// digest, and hashing every byte twice would cost a second BLAKE2b pass over the whole bundle.
+    private var totalDigest: Digest?
     private var totalLength: Int64 = 0
     private let partCapacity: Int64
     private var finished = false
@@ -102,12 +104,13 @@ final class EnvelopeWriter {
     /// - Returns: the final paths of the part files, in part order.
     func finish() throws -> [String] {
         try pushChunk(final: true)
-        let digest = totalDigest.finalHex()
+        let partDigests = parts.map { $0.digest.finalHex() }
+        let digest = totalDigest?.finalHex() ?? partDigests[0]
         var paths: [String] = []
         for index in parts.indices {
             let trailer = BundleTrailer(
                 part: index + 1, parts: parts.count, length: parts[index].length,
-                digest: parts[index].digest.finalHex(), totalLength: totalLength, totalDigest: digest)
+                digest: partDigests[index], totalLength: totalLength, totalDigest: digest)
             let trailerBytes: [UInt8]
             do {
                 trailerBytes = try Array(PartFraming.encoder().encode(trailer))
@@ -172,7 +175,7 @@ final class EnvelopeWriter {
             let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take])
             try parts[last].file.write(slice)
             parts[last].digest.update(slice)
-            totalDigest.update(slice)
+            totalDigest?.update(slice)
             parts[last].length += Int64(take)
             totalLength += Int64(take)
             offset += take
@@ -180,6 +183,10 @@ final class EnvelopeWriter {
     }
 
     private func openPart() throws {
+        if parts.count == 1 {
+            // The first part is complete: the total digest so far is its digest; carry it on from there.
+            totalDigest = Digest(copying: parts[0].digest)
+        }
         let tempPath = "\(configuration.directory)/\(configuration.baseName).\(parts.count + 1).fsb.part"
         let file = try FileDescriptor.create(tempPath, exclusive: false)
         parts.append(Part(tempPath: tempPath, file: file))
