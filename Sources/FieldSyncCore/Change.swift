@@ -39,6 +39,19 @@ public struct Change: Sendable, Hashable {
     }
 }
 
+extension Change {
+    /// The same change over another column order: `mapping[i]` is the position in this change of the column that
+    /// comes i-th in the other order. Changed columns are mapped too.
+    public func projected(onto mapping: [Int]) -> Change {
+        var projected = self
+        projected.values = mapping.map { values[$0] }
+        if let changed = changedColumns {
+            projected.changedColumns = ColumnSet(mapping.indices.filter { changed.contains(mapping[$0]) })
+        }
+        return projected
+    }
+}
+
 /// A set of column positions, as a bit set.
 public struct ColumnSet: Sendable, Hashable {
     /// Bit `i % 64` of word `i / 64` marks column `i`.

@@ -45,6 +45,28 @@ public enum ConflictJudge {
         return changedSinceBase && bySomeoneElse ? .conflict : .apply
     }
 
+    /// What a hub store does with one incoming change: the judgement, and for an unchanged row whether the site
+    /// needs the hub's row again.
+    public enum Action: Sendable, Equatable {
+        case apply
+        /// Nothing to write. With `resend`, the site based its edit on an older row changed by someone else (it
+        /// kept its edit over a newer hub change): the columns it did not touch may be out of date there, so the
+        /// hub sends its row again.
+        case unchanged(resend: Bool)
+        case conflict
+    }
+
+    /// The action for `change` against the hub's current row; see ``judge(_:hub:schema:)``.
+    public static func action(for change: Change, hub: HubRowState?, schema: TableSchema) -> Action {
+        switch judge(change, hub: hub, schema: schema) {
+        case .apply: return .apply
+        case .conflict: return .conflict
+        case .unchanged:
+            guard let hub else { return .unchanged(resend: false) }
+            return .unchanged(resend: hub.version > change.baseVersion && hub.origin != change.origin)
+        }
+    }
+
     /// Whether applying `change` would leave the hub's row as it already is.
     static func sameResult(_ change: Change, hub: HubRowState, schema: TableSchema) -> Bool {
         switch change.operation {

@@ -396,19 +396,13 @@ final class PostgresTableApplier {
     func ingest(
         _ change: Change, recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
     ) throws -> String? {
-        var local = change
-        local.values = mapping.map { change.values[$0] }
-        if let changed = change.changedColumns {
-            local.changedColumns = ColumnSet(mapping.indices.filter { changed.contains(mapping[$0]) })
-        }
+        let local = change.projected(onto: mapping)
         let key = schema.primaryKeyIndexes.map { local.values[$0] }
         let hub = try current(key: key)
-        switch ConflictJudge.judge(local, hub: hub, schema: schema) {
-        case .unchanged:
+        switch ConflictJudge.action(for: local, hub: hub, schema: schema) {
+        case .unchanged(let resend):
             report.unchanged += 1
-            if let hub, hub.version > local.baseVersion, hub.origin != local.origin {
-                try recorder.resend(local, schema: schema)
-            }
+            if resend { try recorder.resend(local, schema: schema) }
         case .conflict:
             try recorder.conflict(local, schema: schema, hub: hub!)
             report.conflicts += 1
