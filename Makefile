@@ -3,7 +3,7 @@
 #   make run     install missing Debian packages, build, run the demo into demo-output/
 #   make test    install missing Debian packages, build, run `swift test` against a throwaway PostgreSQL 15
 #   make build   swift build
-#   make bench   release-build benchmarks of the bundle format
+#   make bench   release-build benchmarks: the bundle format, then a sync exchange
 #   make lint    swift format lint
 #   make clean   remove build products and demo/benchmark output
 
@@ -35,7 +35,9 @@ test: deps
 	bash scripts/with-postgres.sh $(SWIFT) test
 
 bench: deps
-	$(SWIFT) run -c release fieldsync-bench bundle
+	$(SWIFT) build -c release --product fieldsync-bench
+	.build/release/fieldsync-bench bundle
+	.build/release/fieldsync-bench sync --rows 100000
 
 lint:
 	@$(SWIFT) format --version >/dev/null 2>&1 || { \
