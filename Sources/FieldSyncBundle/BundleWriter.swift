@@ -93,7 +93,8 @@ public final class BundleWriter {
         }
         self.configuration = configuration
         self.logger = logger
-        let baseName = configuration.baseName
+        let baseName =
+            configuration.baseName
             ?? "\(sender.id)-to-\(recipient.id)-\(String(format: "%08llu", configuration.sequence))"
         envelope = try EnvelopeWriter(
             kind: configuration.kind, keys: sender, recipient: recipient, sequence: configuration.sequence,
@@ -129,9 +130,12 @@ public final class BundleWriter {
             guard let encoder = encoders[table] else {
                 throw BundleError(.invalidArgument, "table '\(table)' is not among the bundle's tables")
             }
-            current = (encoder, BatchInfo(
-                entry: String(format: "batches/%06d.%@.tsv", batches.count + 1, table), table: table, rows: 0,
-                bytes: 0))
+            current = (
+                encoder,
+                BatchInfo(
+                    entry: String(format: "batches/%06d.%@.tsv", batches.count + 1, table), table: table, rows: 0,
+                    bytes: 0)
+            )
         }
         let before = buffer.count
         try current!.encoder.append(change, to: &buffer)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An open file, closed when the owner lets go of it. Reads and writes retry on `EINTR` and short counts.
@@ -74,12 +74,16 @@ final class FileDescriptor {
         var bytes = [UInt8](repeating: 0, count: count)
         var total = 0
         while total < count {
-            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + total, count - total, off_t(offset) + off_t(total)) }
+            let got = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + total, count - total, off_t(offset) + off_t(total))
+            }
             if got < 0 {
                 if errno == EINTR { continue }
                 throw BundleError(.io, "cannot read: \(errnoMessage())", path: path)
             }
-            if got == 0 { throw BundleError(.truncated, "file ends early (at byte \(offset + Int64(total)))", path: path) }
+            if got == 0 {
+                throw BundleError(.truncated, "file ends early (at byte \(offset + Int64(total)))", path: path)
+            }
             total += got
         }
         return bytes

@@ -13,7 +13,8 @@ public final class HubEngine {
 
     public init(store: any HubStore, keys: NodeKeys, logger: Logger = Logger(label: "fieldsync.hub")) throws {
         guard keys.id == store.hubID else {
-            throw StoreError(.invalidState, "the keys are for '\(keys.id)', but the store belongs to hub '\(store.hubID)'")
+            throw StoreError(
+                .invalidState, "the keys are for '\(keys.id)', but the store belongs to hub '\(store.hubID)'")
         }
         self.store = store
         self.keys = keys
@@ -34,19 +35,22 @@ public final class HubEngine {
         }
         guard header.kind == .delta || header.kind == .snapshot else {
             throw BundleError(
-                .invalidArgument, "a \(header.kind.rawValue) bundle is for a site, not for the hub", path: reader.partPaths[0])
+                .invalidArgument, "a \(header.kind.rawValue) bundle is for a site, not for the hub",
+                path: reader.partPaths[0])
         }
         guard let site = try store.sites().first(where: { $0.id == header.sender }) else {
             throw BundleError(
-                .unknownSender, "bundle is from '\(header.sender)', which is not registered at this hub; "
+                .unknownSender,
+                "bundle is from '\(header.sender)', which is not registered at this hub; "
                     + "run 'fieldsync hub add-site \(header.sender) --public-key FILE'", path: reader.partPaths[0])
         }
         try reader.verify(sender: try PublicIdentity(line: site.publicKey))
         let contents = try reader.open(recipient: keys)
-        let report = try store.ingest(IncomingBundle(
-            bundleID: header.bundleID, site: header.sender, sequence: header.sequence,
-            prerequisites: header.prerequisites, properties: contents.manifest.properties,
-            source: reader.partPaths[0], nextBatch: { try contents.nextBatch() }))
+        let report = try store.ingest(
+            IncomingBundle(
+                bundleID: header.bundleID, site: header.sender, sequence: header.sequence,
+                prerequisites: header.prerequisites, properties: contents.manifest.properties,
+                source: reader.partPaths[0], nextBatch: { try contents.nextBatch() }))
         logger.info(
             "bundle ingested",
             metadata: [

@@ -1,5 +1,5 @@
-import Foundation
 import FieldSyncCore
+import Foundation
 
 /// Building blocks for SQL text made only from registered schema names, always quoted.
 enum SQLText {

@@ -153,7 +153,9 @@ public final class SQLiteStatement {
         case .text(let text):
             // The explicit length keeps any NUL characters inside the text.
             let length = UInt64(text.utf8.count)
-            result = text.withCString { sqlite3_bind_text64(statement, index, $0, length, sqliteTransient, UInt8(SQLITE_UTF8)) }
+            result = text.withCString {
+                sqlite3_bind_text64(statement, index, $0, length, sqliteTransient, UInt8(SQLITE_UTF8))
+            }
         case .blob(let bytes):
             if bytes.isEmpty {
                 // A NULL pointer would bind SQL NULL; an empty blob must stay an empty blob.

@@ -121,10 +121,13 @@ extension SQLiteSchema {
         var parents: [String: Set<String>] = [:]
         for schema in schemas {
             let rows = try connection.query("SELECT \"table\" FROM pragma_foreign_key_list(?)", [.text(schema.name)])
-            parents[schema.name] = Set(rows.compactMap { row -> String? in
-                guard case .text(let parent) = row[0], parent != schema.name, names.contains(parent) else { return nil }
-                return parent
-            })
+            parents[schema.name] = Set(
+                rows.compactMap { row -> String? in
+                    guard case .text(let parent) = row[0], parent != schema.name, names.contains(parent) else {
+                        return nil
+                    }
+                    return parent
+                })
         }
         var result: [TableSchema] = []
         var placed = Set<String>()

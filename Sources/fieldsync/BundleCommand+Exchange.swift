@@ -50,7 +50,8 @@ extension BundleCommand {
                     for site in sites {
                         let directory = out ?? "\(node.outboxDirectory)/\(site)"
                         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                        let result = try engine.exportReturn(for: site, template: node.writerTemplate(directory: directory))
+                        let result = try engine.exportReturn(
+                            for: site, template: node.writerTemplate(directory: directory))
                         let report = ExportReport(
                             to: site, sequence: result.bundle.header.sequence, files: result.bundle.paths,
                             bytes: result.bundle.bytes, rows: result.rows,
@@ -95,7 +96,8 @@ extension BundleCommand {
                     case .hub:
                         let report = try node.hubEngine().importBundle(paths: group)
                         result = ImportResult(
-                            file: group[0], status: report.status.rawValue, from: report.site, sequence: report.sequence,
+                            file: group[0], status: report.status.rawValue, from: report.site,
+                            sequence: report.sequence,
                             applied: report.applied, unchanged: report.unchanged, conflicts: report.conflicts,
                             rejected: report.rejected, keptLocal: nil, missed: report.missedSequences.map(Self.text))
                     case .site:
@@ -175,8 +177,9 @@ struct ImportResult: Encodable {
         case "already_applied":
             Swift.print("\(name): bundle \(sequence) from \(from) was already applied; nothing to do")
         case "superseded":
-            Swift.print("\(name): bundle \(sequence) from \(from) is superseded by a newer bundle already applied; "
-                        + "nothing to do")
+            Swift.print(
+                "\(name): bundle \(sequence) from \(from) is superseded by a newer bundle already applied; "
+                    + "nothing to do")
         default:
             var parts = ["\(applied) applied"]
             if let unchanged, unchanged > 0 { parts.append("\(unchanged) unchanged") }
@@ -186,8 +189,9 @@ struct ImportResult: Encodable {
             Swift.print("\(name): applied bundle \(sequence) from \(from): \(parts.joined(separator: ", "))")
         }
         if let missed {
-            Swift.print("  note: bundle\(missed.contains("-") ? "s" : "") \(missed) from \(from) never arrived; "
-                        + "nothing is lost, this bundle carries their changes")
+            Swift.print(
+                "  note: bundle\(missed.contains("-") ? "s" : "") \(missed) from \(from) never arrived; "
+                    + "nothing is lost, this bundle carries their changes")
         }
     }
 }

@@ -45,7 +45,9 @@ struct BundleCommand: ParsableCommand {
                         print("builds on:     \(list.joined(separator: ", "))")
                     }
                     print("created:       \(header.created) (by the sender's clock)")
-                    print("format:        \(header.format) v\(header.version); requires \(header.requires.joined(separator: ", "))")
+                    print(
+                        "format:        \(header.format) v\(header.version); requires \(header.requires.joined(separator: ", "))"
+                    )
                     print("part:          \(info.part) of \(info.parts)")
                     print("size:          \(formatBytes(info.size)) (\(info.size) bytes)")
                     print("not verified:  run 'fieldsync bundle verify' to check the signature")
@@ -67,13 +69,15 @@ struct BundleCommand: ParsableCommand {
         @Argument(help: "Bundle files (.fsb); the other parts of a split bundle are looked for beside the first.")
         var files: [String]
 
-        @Option(name: .customLong("public-key"), help: "The sender's public identity (.pub). Default: KEYS-DIR/SENDER.pub.")
+        @Option(
+            name: .customLong("public-key"), help: "The sender's public identity (.pub). Default: KEYS-DIR/SENDER.pub.")
         var publicKey: String?
 
         @Option(help: "The recipient's secret key (.key), to decrypt and check the content.")
         var key: String?
 
-        @Option(name: .customLong("keys-dir"), help: "Where to look for the sender's .pub when --public-key is not given.")
+        @Option(
+            name: .customLong("keys-dir"), help: "Where to look for the sender's .pub when --public-key is not given.")
         var keysDir: String = "keys"
 
         @Flag(
@@ -117,14 +121,16 @@ struct BundleCommand: ParsableCommand {
                     return
                 }
                 let partsText = reader.partPaths.count == 1 ? "1 part" : "\(reader.partPaths.count) parts"
-                print("bundle \(header.bundleID) (\(header.kind.rawValue)) from \(header.sender) to \(header.recipient), "
-                      + "sequence \(header.sequence), \(partsText), \(formatBytes(reader.totalSize))")
+                print(
+                    "bundle \(header.bundleID) (\(header.kind.rawValue)) from \(header.sender) to \(header.recipient), "
+                        + "sequence \(header.sequence), \(partsText), \(formatBytes(reader.totalSize))")
                 print("  signature: good (\(sender.id), key epoch \(sender.epoch), fingerprint \(sender.fingerprint))")
                 print("  digests:   good (every byte of every part is as signed)")
                 if let tables = report.tables {
                     let list = tables.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-                    print("  payload:   good (every chunk authenticated; \(report.batches ?? 0) batches, "
-                          + "\(report.rows ?? 0) rows: \(list.isEmpty ? "none" : list))")
+                    print(
+                        "  payload:   good (every chunk authenticated; \(report.batches ?? 0) batches, "
+                            + "\(report.rows ?? 0) rows: \(list.isEmpty ? "none" : list))")
                 } else {
                     print("  payload:   not checked (give --key with the recipient's secret key to check it)")
                 }
@@ -153,8 +159,9 @@ struct BundleCommand: ParsableCommand {
                 report.verified = true
                 reports.append(report)
                 if !json {
-                    print("\(file): part \(info.part) of \(info.parts) of bundle \(info.header.bundleID) from "
-                          + "\(info.header.sender): signature and digest good")
+                    print(
+                        "\(file): part \(info.part) of \(info.parts) of bundle \(info.header.bundleID) from "
+                            + "\(info.header.sender): signature and digest good")
                 }
             }
             if json { try printJSON(reports) } else { print("OK") }

@@ -6,7 +6,8 @@ import Logging
 enum FieldSyncMain {
     /// Bootstraps logging (to standard error; level from `FIELDSYNC_LOG`, default `warning`) and runs the command.
     static func main() {
-        let level = ProcessInfo.processInfo.environment["FIELDSYNC_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        let level =
+            ProcessInfo.processInfo.environment["FIELDSYNC_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -25,6 +26,9 @@ struct FieldSyncCommand: ParsableCommand {
             encrypted to the recipient, that travel over HTTP, a drop folder or a USB stick.
             """,
         version: "0.1.0",
-        subcommands: [KeysCommand.self, HubCommand.self, SiteCommand.self, BundleCommand.self, StatusCommand.self, DemoCommand.self]
+        subcommands: [
+            KeysCommand.self, HubCommand.self, SiteCommand.self, BundleCommand.self, StatusCommand.self,
+            DemoCommand.self,
+        ]
     )
 }

@@ -23,9 +23,10 @@ struct HubCommand: ParsableCommand {
         @Option(help: "The hub's node id.")
         var id: String
 
-        @Option(help: ArgumentHelp(
-            "The hub store: a SQLite file (default NODE/hub.sqlite), or a PostgreSQL URL postgresql://USER@HOST/DB.",
-            discussion: "For PostgreSQL, PG* environment variables, ~/.pgpass and TLS options (sslmode=…) apply."))
+        @Option(
+            help: ArgumentHelp(
+                "The hub store: a SQLite file (default NODE/hub.sqlite), or a PostgreSQL URL postgresql://USER@HOST/DB.",
+                discussion: "For PostgreSQL, PG* environment variables, ~/.pgpass and TLS options (sslmode=…) apply."))
         var store: String?
 
         func run() throws {
@@ -59,8 +60,9 @@ struct HubCommand: ParsableCommand {
                 }
                 print("  keys:        \(node.keysDirectory)/\(id).key \(created ? "(new)" : "(kept)")")
                 print("  fingerprint: \(identity.fingerprint)")
-                print("Give each site the hub's public key file \(node.keysDirectory)/\(id).pub, then declare tables "
-                      + "with 'fieldsync hub add-table' and sites with 'fieldsync hub add-site'.")
+                print(
+                    "Give each site the hub's public key file \(node.keysDirectory)/\(id).pub, then declare tables "
+                        + "with 'fieldsync hub add-table' and sites with 'fieldsync hub add-site'.")
             }
         }
     }
@@ -99,13 +101,16 @@ struct HubCommand: ParsableCommand {
                     }
                     schema = try TableSchema(
                         name: tables[0], columns: try columns.map(Self.parseColumn),
-                        primaryKey: primaryKey.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+                        primaryKey: primaryKey.split(separator: ",").map {
+                            String($0).trimmingCharacters(in: .whitespaces)
+                        })
                 }
                 for name in tables {
                     let table = try engine.store.addTable(name: name, schema: schema)
-                    print("Table '\(table.name)' is synced: "
-                          + table.columns.map { "\($0.name) \($0.type)" }.joined(separator: ", ")
-                          + "; primary key (\(table.primaryKey.joined(separator: ", ")))")
+                    print(
+                        "Table '\(table.name)' is synced: "
+                            + table.columns.map { "\($0.name) \($0.type)" }.joined(separator: ", ")
+                            + "; primary key (\(table.primaryKey.joined(separator: ", ")))")
                 }
             }
         }
@@ -127,7 +132,8 @@ struct HubCommand: ParsableCommand {
     struct AddSite: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add-site",
-            abstract: "Register a site with its public key, so the hub accepts its bundles and writes it return bundles."
+            abstract:
+                "Register a site with its public key, so the hub accepts its bundles and writes it return bundles."
         )
 
         @Option(help: "The node directory.")
@@ -153,7 +159,8 @@ struct HubCommand: ParsableCommand {
                 try engine.store.registerSite(id: site, name: name ?? site, publicKey: identity.line)
                 try FileManager.default.createDirectory(
                     atPath: "\(node.outboxDirectory)/\(site)", withIntermediateDirectories: true)
-                print("Site '\(site)' is registered (key epoch \(identity.epoch), fingerprint \(identity.fingerprint)).")
+                print(
+                    "Site '\(site)' is registered (key epoch \(identity.epoch), fingerprint \(identity.fingerprint)).")
                 print("Check the fingerprint with the site's IT person before trusting its bundles.")
             }
         }

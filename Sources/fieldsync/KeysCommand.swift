@@ -34,9 +34,11 @@ struct KeysCommand: ParsableCommand {
                 let keys = try NodeKeys.generate(id: id, epoch: epoch)
                 let paths = try KeyStore.write(keys, to: dir)
                 if json {
-                    try printJSON(KeyReport(id: id, epoch: epoch, secretKeyFile: paths.secret,
-                                            publicKeyFile: paths.public, publicIdentity: keys.identity.line,
-                                            fingerprint: keys.identity.fingerprint))
+                    try printJSON(
+                        KeyReport(
+                            id: id, epoch: epoch, secretKeyFile: paths.secret,
+                            publicKeyFile: paths.public, publicIdentity: keys.identity.line,
+                            fingerprint: keys.identity.fingerprint))
                 } else {
                     print("Generated keys for '\(id)' (key epoch \(epoch)).")
                     print("  secret key:  \(paths.secret)  (mode 0600; keep it on this machine only)")
@@ -63,12 +65,15 @@ struct KeysCommand: ParsableCommand {
 
         func run() throws {
             try reportingErrors {
-                let identity = file.hasSuffix(".key")
+                let identity =
+                    file.hasSuffix(".key")
                     ? try KeyStore.readSecret(at: file).identity : try KeyStore.readPublic(at: file)
                 if json {
-                    try printJSON(KeyReport(id: identity.id, epoch: identity.epoch, secretKeyFile: nil,
-                                            publicKeyFile: nil, publicIdentity: identity.line,
-                                            fingerprint: identity.fingerprint))
+                    try printJSON(
+                        KeyReport(
+                            id: identity.id, epoch: identity.epoch, secretKeyFile: nil,
+                            publicKeyFile: nil, publicIdentity: identity.line,
+                            fingerprint: identity.fingerprint))
                 } else {
                     print("id:          \(identity.id)")
                     print("key epoch:   \(identity.epoch)")

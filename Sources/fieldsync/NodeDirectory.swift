@@ -64,7 +64,8 @@ struct NodeDirectory {
         let file = "\(path)/\(NodeConfiguration.fileName)"
         guard let data = FileManager.default.contents(atPath: file) else {
             throw StoreError(
-                .invalidState, "no FieldSync node here (\(file) is missing); run 'fieldsync hub init' or "
+                .invalidState,
+                "no FieldSync node here (\(file) is missing); run 'fieldsync hub init' or "
                     + "'fieldsync site init', or pass --dir", location: path)
         }
         do {
@@ -73,7 +74,8 @@ struct NodeDirectory {
                 throw StoreError(.invalidState, "not a FieldSync node configuration of version 1", location: file)
             }
             guard Identifier.isValidNodeID(configuration.id) else {
-                throw StoreError(.invalidState, "field 'id': '\(configuration.id)' is not a valid node id", location: file)
+                throw StoreError(
+                    .invalidState, "field 'id': '\(configuration.id)' is not a valid node id", location: file)
             }
             return NodeDirectory(path: path, configuration: configuration)
         } catch let error as DecodingError {
@@ -115,7 +117,9 @@ struct NodeDirectory {
 
     /// Creates the bundle folders.
     func createFolders() throws {
-        for folder in [inboxDirectory, outboxDirectory, "\(resolve("bundles"))/processed", "\(resolve("bundles"))/rejected"] {
+        for folder in [
+            inboxDirectory, outboxDirectory, "\(resolve("bundles"))/processed", "\(resolve("bundles"))/rejected",
+        ] {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
     }
@@ -181,8 +185,9 @@ struct NodeDirectory {
     func siteEngine() throws -> SiteEngine {
         try requireRole(.site)
         guard let database = configuration.database, let hubKey = configuration.hubPublicKey else {
-            throw StoreError(.invalidState, "fields 'database' and 'hub_public_key' are required for a site",
-                             location: configurationPath)
+            throw StoreError(
+                .invalidState, "fields 'database' and 'hub_public_key' are required for a site",
+                location: configurationPath)
         }
         return try SiteEngine(
             store: try SiteStore(path: resolve(database)), keys: try loadKeys(),

@@ -33,7 +33,9 @@ struct SiteCommand: ParsableCommand {
         @Option(name: .customLong("hub-public-key"), help: "The hub's public identity file (HUB.pub).")
         var hubPublicKey: String
 
-        @Option(name: .customLong("table"), help: "Track only these tables (repeat); default: every table with a primary key.")
+        @Option(
+            name: .customLong("table"),
+            help: "Track only these tables (repeat); default: every table with a primary key.")
         var tables: [String] = []
 
         func run() throws {
@@ -56,7 +58,8 @@ struct SiteCommand: ParsableCommand {
                     let existing = try NodeDirectory.load(dir)
                     guard existing.configuration.id == id, existing.configuration.role == .site else {
                         throw ValidationError(
-                            "\(dir) is already the \(existing.configuration.role.rawValue) '\(existing.configuration.id)'")
+                            "\(dir) is already the \(existing.configuration.role.rawValue) '\(existing.configuration.id)'"
+                        )
                     }
                     node.configuration.keys = existing.configuration.keys
                     node.configuration.inbox = existing.configuration.inbox

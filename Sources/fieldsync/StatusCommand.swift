@@ -25,13 +25,18 @@ struct StatusCommand: ParsableCommand {
                     try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites))
                     return
                 }
-                print("Hub '\(node.configuration.id)': \(sites.count) site\(sites.count == 1 ? "" : "s"), tables "
-                      + (try engine.store.tables().map(\.name).joined(separator: ", ")))
+                print(
+                    "Hub '\(node.configuration.id)': \(sites.count) site\(sites.count == 1 ? "" : "s"), tables "
+                        + (try engine.store.tables().map(\.name).joined(separator: ", ")))
                 for site in sites {
                     print("")
                     print("\(site.id)\(site.name == site.id ? "" : " (\(site.name))")")
-                    print("  last bundle received:  \(site.lastSequence == 0 ? "none yet" : "\(site.lastSequence) at \(site.lastReceivedAt ?? "?")")")
-                    print("  last return written:   \(site.lastReturnSequence == 0 ? "none yet" : "\(site.lastReturnSequence) at \(site.lastReturnAt ?? "?")")")
+                    print(
+                        "  last bundle received:  \(site.lastSequence == 0 ? "none yet" : "\(site.lastSequence) at \(site.lastReceivedAt ?? "?")")"
+                    )
+                    print(
+                        "  last return written:   \(site.lastReturnSequence == 0 ? "none yet" : "\(site.lastReturnSequence) at \(site.lastReturnAt ?? "?")")"
+                    )
                     print("  hub changes pending:   \(site.pendingRows) (not yet acknowledged by the site)")
                     print("  conflicts recorded:    \(site.conflicts)")
                     print("  rows set aside:        \(site.rejected)")
@@ -44,13 +49,19 @@ struct StatusCommand: ParsableCommand {
                 }
                 print("Site '\(status.site)' (hub '\(status.hub)'), database \(status.database)")
                 print("  pending local changes: \(status.pendingChanges)")
-                print("  last export:           \(status.lastExportSequence == 0 ? "none yet" : "bundle \(status.lastExportSequence) at \(status.lastExportAt ?? "?")")")
-                print("  last import:           \(status.lastImportSequence == 0 ? "none yet" : "return bundle \(status.lastImportSequence) at \(status.lastImportAt ?? "?")")")
+                print(
+                    "  last export:           \(status.lastExportSequence == 0 ? "none yet" : "bundle \(status.lastExportSequence) at \(status.lastExportAt ?? "?")")"
+                )
+                print(
+                    "  last import:           \(status.lastImportSequence == 0 ? "none yet" : "return bundle \(status.lastImportSequence) at \(status.lastImportAt ?? "?")")"
+                )
                 print("  acknowledged by hub:   changes up to \(status.acknowledgedChange) of \(status.changeCounter)")
                 print("  hub version applied:   \(status.hubVersion)")
                 print("  outcomes from the hub: \(status.outcomes) (rows the hub kept its version of or set aside)")
                 if status.problems > 0 {
-                    print("  rows left out:         \(status.problems) (a value its column cannot carry; see _fieldsync_problems)")
+                    print(
+                        "  rows left out:         \(status.problems) (a value its column cannot carry; see _fieldsync_problems)"
+                    )
                 }
                 print("  tables:                \(status.tables.joined(separator: ", "))")
             }

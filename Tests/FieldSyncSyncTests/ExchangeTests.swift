@@ -13,7 +13,8 @@ import Testing
         }
         try world.site("site-a").database.execute("INSERT INTO people VALUES ('p1', 'Amina', 31)")
         try world.exchangeRounds(2)
-        #expect(try world.site("site-b").database.query("SELECT name, age FROM people") == [[.text("Amina"), .integer(31)]])
+        #expect(
+            try world.site("site-b").database.query("SELECT name, age FROM people") == [[.text("Amina"), .integer(31)]])
         try world.expectConverged()
     }
 }

@@ -108,13 +108,16 @@ final class ArchiveReader {
         }
         let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
         // The name is the sender's choice: show it without control characters (no forged log lines or escapes).
-        let shown = String(String.UnicodeScalarView(path.unicodeScalars.prefix(200).map {
-            $0.properties.generalCategory == .control ? "?" : $0
-        }))
+        let shown = String(
+            String.UnicodeScalarView(
+                path.unicodeScalars.prefix(200).map {
+                    $0.properties.generalCategory == .control ? "?" : $0
+                }))
         guard archive_entry_hardlink(entry) == nil, archive_entry_symlink(entry) == nil,
             archive_entry_filetype(entry) == 0o100000
         else {
-            throw BundleError(.unsafeArchive, "payload entry '\(shown)' is a link or not a regular file; refusing it", path: name)
+            throw BundleError(
+                .unsafeArchive, "payload entry '\(shown)' is a link or not a regular file; refusing it", path: name)
         }
         guard Self.isSafePath(path) else {
             throw BundleError(.unsafeArchive, "payload entry '\(shown)' has an unsafe path; refusing it", path: name)
@@ -122,7 +125,8 @@ final class ArchiveReader {
         let size = archive_entry_size(entry)
         guard archive_entry_size_is_set(entry) != 0, size >= 0, size <= limits.maxEntrySize else {
             throw BundleError(
-                .limitExceeded, "payload entry '\(shown)' declares \(size) bytes, more than the limit of "
+                .limitExceeded,
+                "payload entry '\(shown)' declares \(size) bytes, more than the limit of "
                     + "\(limits.maxEntrySize); refusing it", path: name)
         }
         try checkRatio(adding: 512)

@@ -25,8 +25,9 @@ final class ArchiveWriter {
         context = Context(sink: sink)
         try check(archive_write_set_format_pax_restricted(archive), "archive_write_set_format_pax_restricted")
         try check(archive_write_add_filter_zstd(archive), "archive_write_add_filter_zstd")
-        try check(archive_write_set_filter_option(archive, "zstd", "compression-level", String(compressionLevel)),
-                  "zstd compression-level")
+        try check(
+            archive_write_set_filter_option(archive, "zstd", "compression-level", String(compressionLevel)),
+            "zstd compression-level")
         if threads > 1 {
             try check(archive_write_set_filter_option(archive, "zstd", "threads", String(threads)), "zstd threads")
         }

@@ -43,7 +43,8 @@ struct CopyTextEncoder {
                     + "changed, but the table has \(types.count) columns")
         }
         guard Identifier.isValidNodeID(change.origin) else {
-            throw BundleError(.invalidArgument, "table '\(schema.name)': change origin '\(change.origin)' is not a valid node id")
+            throw BundleError(
+                .invalidArgument, "table '\(schema.name)': change origin '\(change.origin)' is not a valid node id")
         }
         out.append(change.operation.rawValue.utf8.first!)
         out.append(Self.tab)
@@ -55,7 +56,11 @@ struct CopyTextEncoder {
         out.append(Self.tab)
         Self.appendInteger(change.baseVersion, to: &out)
         out.append(Self.tab)
-        if let changed = change.changedColumns { Self.appendColumnSet(changed, to: &out) } else { Self.appendNull(to: &out) }
+        if let changed = change.changedColumns {
+            Self.appendColumnSet(changed, to: &out)
+        } else {
+            Self.appendNull(to: &out)
+        }
         for (index, value) in change.values.enumerated() {
             out.append(Self.tab)
             guard Self.append(value, as: types[index], to: &out) else {
@@ -127,9 +132,12 @@ struct CopyTextEncoder {
             out.append(UInt8(ascii: "0"))
             return
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var magnitude = number.magnitude
         var count = 0
         withUnsafeMutableBytes(of: &digits) { buffer in
@@ -171,7 +179,9 @@ struct CopyTextEncoder {
     static func appendColumnSet(_ set: ColumnSet, to out: inout [UInt8]) {
         var bytes: [UInt8] = []
         for word in set.words {
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+            for shift in stride(from: 0, to: 64, by: 8) {
+                bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+            }
         }
         while bytes.count > 1 && bytes.last == 0 { bytes.removeLast() }
         if bytes.isEmpty { bytes = [0] }

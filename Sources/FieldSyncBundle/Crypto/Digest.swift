@@ -26,8 +26,9 @@ final class Digest {
 
     func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        _ = crypto_generichash_update(OpaquePointer(state), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                      UInt64(bytes.count))
+        _ = crypto_generichash_update(
+            OpaquePointer(state), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            UInt64(bytes.count))
     }
 
     func update(_ bytes: [UInt8]) {
@@ -89,8 +90,9 @@ enum Base64 {
         var out = [CChar](repeating: 0, count: length)
         let empty: [UInt8] = [0]
         _ = empty.withUnsafeBufferPointer { fallback in
-            sodium_bin2base64(&out, length, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback.baseAddress!,
-                              bytes.count, variant)
+            sodium_bin2base64(
+                &out, length, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback.baseAddress!,
+                bytes.count, variant)
         }
         return out.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
@@ -105,8 +107,9 @@ enum Base64 {
         var decodedLength = 0
         let length = text.utf8.count
         let result = text.withCString { cString in
-            sodium_base642bin(output.baseAddress!.assumingMemoryBound(to: UInt8.self), output.count,
-                              cString, length, nil, &decodedLength, nil, variant)
+            sodium_base642bin(
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self), output.count,
+                cString, length, nil, &decodedLength, nil, variant)
         }
         return result == 0 && decodedLength == output.count
     }

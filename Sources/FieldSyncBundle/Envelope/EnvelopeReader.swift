@@ -24,7 +24,8 @@ final class EnvelopeReader {
         if findSiblings, found.count < first.trailer.parts {
             let directory = (firstPath as NSString).deletingLastPathComponent
             let given = Set(paths.map { ($0 as NSString).standardizingPath })
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+            let names =
+                (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
             for name in names.sorted() where name.hasSuffix(".fsb") {
                 let path = directory.isEmpty ? name : "\(directory)/\(name)"
                 guard !given.contains((path as NSString).standardizingPath),
@@ -43,13 +44,15 @@ final class EnvelopeReader {
             }
             guard part.trailer.parts == first.trailer.parts else {
                 throw BundleError(
-                    .foreignPart, "part says the bundle has \(part.trailer.parts) parts, but \(first.path) says "
+                    .foreignPart,
+                    "part says the bundle has \(part.trailer.parts) parts, but \(first.path) says "
                         + "\(first.trailer.parts)", path: part.path)
             }
             if let existing = byIndex[part.trailer.part] {
                 guard existing.trailerBytes == part.trailerBytes, existing.signature == part.signature else {
                     throw BundleError(
-                        .duplicatePart, "part \(part.trailer.part) of bundle \(first.header.bundleID) is given twice "
+                        .duplicatePart,
+                        "part \(part.trailer.part) of bundle \(first.header.bundleID) is given twice "
                             + "with different content (also \(existing.path))", path: part.path)
                 }
                 continue
@@ -61,7 +64,8 @@ final class EnvelopeReader {
         guard missing.isEmpty else {
             let list = missing.map { "part \($0) of \(count)" }.joined(separator: ", ")
             throw BundleError(
-                .missingPart, "bundle \(first.header.bundleID) from \(first.header.sender) is incomplete: missing \(list)",
+                .missingPart,
+                "bundle \(first.header.bundleID) from \(first.header.sender) is incomplete: missing \(list)",
                 path: first.path)
         }
         parts = (1...count).map { byIndex[$0]! }
@@ -100,14 +104,16 @@ final class EnvelopeReader {
         let message = PartFraming.signedMessage(header: part.headerBytes, trailer: part.trailerBytes)
         guard sender.verify(signature: part.signature, message: message) else {
             throw BundleError(
-                .badSignature, "bad signature: the header or trailer was altered, or '\(part.header.sender)' did not sign it",
+                .badSignature,
+                "bad signature: the header or trailer was altered, or '\(part.header.sender)' did not sign it",
                 path: part.path)
         }
         let digest = Digest()
         try hashCiphertext(of: part, into: [digest])
         guard digest.finalHex() == part.trailer.digest else {
             throw BundleError(
-                .digestMismatch, "part \(part.trailer.part) of \(part.trailer.parts): the ciphertext does not match its "
+                .digestMismatch,
+                "part \(part.trailer.part) of \(part.trailer.parts): the ciphertext does not match its "
                     + "signed digest (the file was altered or damaged)", path: part.path)
         }
     }
@@ -205,9 +211,10 @@ final class EnvelopeReader {
                 "bundle was encrypted to key epoch \(header.recipientKeyEpoch) of '\(header.recipient)', "
                     + "but this key is epoch \(keys.epoch)", path: parts[0].path)
         }
-        guard let sealed = Base64.decode(
-            header.contentKey,
-            count: Int(crypto_secretstream_xchacha20poly1305_keybytes()) + Int(crypto_box_sealbytes()))
+        guard
+            let sealed = Base64.decode(
+                header.contentKey,
+                count: Int(crypto_secretstream_xchacha20poly1305_keybytes()) + Int(crypto_box_sealbytes()))
         else {
             throw BundleError(.notABundle, "the wrapped content key is malformed", path: parts[0].path)
         }
@@ -262,8 +269,9 @@ final class PlaintextStream {
             throw BundleError(.truncated, "the bundle is truncated: no encryption header", path: parts[0].path)
         }
         let result = key.withBytes { keyBytes in
-            crypto_secretstream_xchacha20poly1305_init_pull(&state, streamHeader,
-                                                            keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            crypto_secretstream_xchacha20poly1305_init_pull(
+                &state, streamHeader,
+                keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         guard result == 0 else {
             throw BundleError(.tamperedChunk, "the encryption header is invalid", path: parts[0].path)
@@ -296,7 +304,8 @@ final class PlaintextStream {
         let path = parts[min(partIndex, parts.count - 1)].path
         guard got > Int(crypto_secretstream_xchacha20poly1305_abytes()) - 1 else {
             throw BundleError(
-                .truncated, "the bundle is truncated: the encrypted stream ends before its final chunk "
+                .truncated,
+                "the bundle is truncated: the encrypted stream ends before its final chunk "
                     + "(chunk \(chunkNumber) missing)", path: path)
         }
         var tag: UInt8 = 0

@@ -49,7 +49,9 @@ final class EnvelopeWriter {
         self.keys = keys
         self.configuration = configuration
         let contentKey = try SecureBytes(count: Int(crypto_secretstream_xchacha20poly1305_keybytes()))
-        contentKey.withMutableBytes { crypto_secretstream_xchacha20poly1305_keygen($0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        contentKey.withMutableBytes {
+            crypto_secretstream_xchacha20poly1305_keygen($0.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
         let sealed = try recipient.seal(contentKey)
         header = BundleHeader(
             format: BundleHeader.formatName, version: BundleHeader.currentVersion,
@@ -65,7 +67,8 @@ final class EnvelopeWriter {
         }
         partCapacity = configuration.partSizeLimit - Int64(8 + 4 + headerBytes.count + PartFraming.tailSize + 1024)
         guard partCapacity >= 4096 else {
-            throw BundleError(.invalidArgument, "part size limit \(configuration.partSizeLimit) is too small for this bundle")
+            throw BundleError(
+                .invalidArgument, "part size limit \(configuration.partSizeLimit) is too small for this bundle")
         }
         plaintext = []
         plaintext.reserveCapacity(configuration.chunkSize)
@@ -74,8 +77,9 @@ final class EnvelopeWriter {
             count: configuration.chunkSize + Int(crypto_secretstream_xchacha20poly1305_abytes()))
         var streamHeader = [UInt8](repeating: 0, count: Int(crypto_secretstream_xchacha20poly1305_headerbytes()))
         let result = contentKey.withBytes { key in
-            crypto_secretstream_xchacha20poly1305_init_push(&state, &streamHeader,
-                                                            key.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            crypto_secretstream_xchacha20poly1305_init_push(
+                &state, &streamHeader,
+                key.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         try Sodium.check(result, "crypto_secretstream_xchacha20poly1305_init_push")
         try emit(streamHeader)
@@ -119,10 +123,12 @@ final class EnvelopeWriter {
             }
             let signature = try keys.sign(PartFraming.signedMessage(header: headerBytes, trailer: trailerBytes))
             let file = parts[index].file
-            try file.write(trailerBytes + PartFraming.bigEndian(UInt32(trailerBytes.count)) + signature + PartFraming.endMagic)
+            try file.write(
+                trailerBytes + PartFraming.bigEndian(UInt32(trailerBytes.count)) + signature + PartFraming.endMagic)
             try file.sync()
             try file.close()
-            let name = parts.count == 1
+            let name =
+                parts.count == 1
                 ? "\(configuration.baseName).fsb" : "\(configuration.baseName).\(index + 1)-of-\(parts.count).fsb"
             paths.append("\(configuration.directory)/\(name)")
         }
@@ -146,11 +152,13 @@ final class EnvelopeWriter {
 
     private func pushChunk(final: Bool) throws {
         var written: UInt64 = 0
-        let tag = final
+        let tag =
+            final
             ? crypto_secretstream_xchacha20poly1305_tag_final() : crypto_secretstream_xchacha20poly1305_tag_message()
         let result = plaintext.withUnsafeBufferPointer { message in
-            crypto_secretstream_xchacha20poly1305_push(&state, &ciphertext, &written, message.baseAddress,
-                                                       UInt64(message.count), nil, 0, tag)
+            crypto_secretstream_xchacha20poly1305_push(
+                &state, &ciphertext, &written, message.baseAddress,
+                UInt64(message.count), nil, 0, tag)
         }
         try Sodium.check(result, "crypto_secretstream_xchacha20poly1305_push")
         plaintext.removeAll(keepingCapacity: true)

@@ -40,7 +40,8 @@ struct PartFile {
             throw BundleError(.notABundle, "bundle header length \(headerLength) is larger than allowed", path: path)
         }
         guard size >= Int64(12 + headerLength + PartFraming.tailSize) else {
-            throw BundleError(.truncated, "the bundle is truncated: it ends inside its header (\(size) bytes)", path: path)
+            throw BundleError(
+                .truncated, "the bundle is truncated: it ends inside its header (\(size) bytes)", path: path)
         }
         headerBytes = try file.read(count: headerLength, at: 12)
         ciphertextOffset = Int64(12 + headerLength)
@@ -55,7 +56,8 @@ struct PartFile {
         do {
             header = try JSONDecoder().decode(BundleHeader.self, from: Data(headerBytes))
         } catch {
-            throw BundleError(.notABundle, "the bundle header is not valid JSON of format v1", path: path, underlying: error)
+            throw BundleError(
+                .notABundle, "the bundle header is not valid JSON of format v1", path: path, underlying: error)
         }
         guard Identifier.isValidNodeID(header.sender), Identifier.isValidNodeID(header.recipient) else {
             throw BundleError(.notABundle, "the bundle header names an invalid sender or recipient id", path: path)

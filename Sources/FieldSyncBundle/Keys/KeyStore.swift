@@ -2,7 +2,7 @@ import CSodium
 import FieldSyncCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads and writes key files: `ID.key` (secret, mode 0600) and `ID.pub` (the one-line public identity).
@@ -28,7 +28,8 @@ public enum KeyStore {
         let secretPath = "\(directory)/\(keys.id).key"
         let publicPath = "\(directory)/\(keys.id).pub"
         for path in [secretPath, publicPath] where FileSystem.exists(path) {
-            throw BundleError(.io, "a key file already exists; refusing to overwrite it (move it away first)", path: path)
+            throw BundleError(
+                .io, "a key file already exists; refusing to overwrite it (move it away first)", path: path)
         }
         var text = Array("\(secretHeader)\nid: \(keys.id)\nepoch: \(keys.epoch)\nsigning-secret: ".utf8)
         keys.signingSecret.withBytes { text += Array(Base64.encode($0).utf8) }
@@ -51,11 +52,14 @@ public enum KeyStore {
         if let mode = FileSystem.permissions(path), mode & 0o077 != 0 {
             throw BundleError(
                 .invalidKey,
-                "permissions \(String(mode, radix: 8)) are too open for a secret key; run: chmod 600 \(path)", path: path)
+                "permissions \(String(mode, radix: 8)) are too open for a secret key; run: chmod 600 \(path)",
+                path: path)
         }
         let file = try FileDescriptor.openForReading(path)
         let size = try file.size()
-        guard size < 4096 else { throw BundleError(.invalidKey, "not a FieldSync secret key (file too large)", path: path) }
+        guard size < 4096 else {
+            throw BundleError(.invalidKey, "not a FieldSync secret key (file too large)", path: path)
+        }
         var bytes = try file.read(count: Int(size), at: 0)
         defer { bytes.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) } }
         var fields: [String: ArraySlice<UInt8>] = [:]
@@ -63,7 +67,8 @@ public enum KeyStore {
         guard let first = lines.first,
             String(decoding: first.last == UInt8(ascii: "\r") ? first.dropLast() : first, as: UTF8.self) == secretHeader
         else {
-            throw BundleError(.invalidKey, "not a FieldSync secret key (first line must be '\(secretHeader)')", path: path)
+            throw BundleError(
+                .invalidKey, "not a FieldSync secret key (first line must be '\(secretHeader)')", path: path)
         }
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
@@ -87,9 +92,10 @@ public enum KeyStore {
             var decoded = 0
             let result = value.withUnsafeBufferPointer { encoded in
                 output.withMutableBytes { out in
-                    sodium_base642bin(out.baseAddress!.assumingMemoryBound(to: UInt8.self), count,
-                                      UnsafeRawPointer(encoded.baseAddress!).assumingMemoryBound(to: CChar.self),
-                                      encoded.count, nil, &decoded, nil, sodium_base64_VARIANT_ORIGINAL)
+                    sodium_base642bin(
+                        out.baseAddress!.assumingMemoryBound(to: UInt8.self), count,
+                        UnsafeRawPointer(encoded.baseAddress!).assumingMemoryBound(to: CChar.self),
+                        encoded.count, nil, &decoded, nil, sodium_base64_VARIANT_ORIGINAL)
                 }
             }
             guard result == 0, decoded == count else {
@@ -120,7 +126,9 @@ public enum KeyStore {
     public static func readPublic(at path: String) throws -> PublicIdentity {
         let file = try FileDescriptor.openForReading(path)
         let size = try file.size()
-        guard size < 65536 else { throw BundleError(.invalidKey, "not a FieldSync public identity (file too large)", path: path) }
+        guard size < 65536 else {
+            throw BundleError(.invalidKey, "not a FieldSync public identity (file too large)", path: path)
+        }
         let bytes = try file.read(count: Int(size), at: 0)
         do {
             return try PublicIdentity(line: String(decoding: bytes, as: UTF8.self))

@@ -35,7 +35,8 @@ public final class NodeKeys: Sendable, CustomStringConvertible {
         guard Identifier.isValidNodeID(id) else {
             throw BundleError(
                 .invalidArgument,
-                "'\(id)' is not a valid node id: use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit")
+                "'\(id)' is not a valid node id: use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit"
+            )
         }
         let signing = try SecureBytes(count: Int(crypto_sign_secretkeybytes()))
         let encryption = try SecureBytes(count: Int(crypto_box_secretkeybytes()))
@@ -58,8 +59,9 @@ public final class NodeKeys: Sendable, CustomStringConvertible {
     func sign(_ message: [UInt8]) throws -> [UInt8] {
         var signature = [UInt8](repeating: 0, count: Int(crypto_sign_bytes()))
         let result = signingSecret.withBytes { secret in
-            crypto_sign_detached(&signature, nil, message, UInt64(message.count),
-                                 secret.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            crypto_sign_detached(
+                &signature, nil, message, UInt64(message.count),
+                secret.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         try Sodium.check(result, "crypto_sign_detached")
         return signature
@@ -73,13 +75,16 @@ public final class NodeKeys: Sendable, CustomStringConvertible {
         }
         let result = encryptionSecret.withBytes { secret in
             output.withMutableBytes { out in
-                crypto_box_seal_open(out.baseAddress!.assumingMemoryBound(to: UInt8.self), sealed,
-                                     UInt64(sealed.count), identity.encryptionKey,
-                                     secret.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                crypto_box_seal_open(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self), sealed,
+                    UInt64(sealed.count), identity.encryptionKey,
+                    secret.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
         guard result == 0 else {
-            throw BundleError(.wrongRecipient, "the content key does not open with the keys of '\(id)': the bundle was encrypted to another key")
+            throw BundleError(
+                .wrongRecipient,
+                "the content key does not open with the keys of '\(id)': the bundle was encrypted to another key")
         }
         return output
     }
@@ -96,8 +101,9 @@ extension PublicIdentity {
     func seal(_ secret: SecureBytes) throws -> [UInt8] {
         var sealed = [UInt8](repeating: 0, count: secret.count + Int(crypto_box_sealbytes()))
         let result = secret.withBytes { bytes in
-            crypto_box_seal(&sealed, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count),
-                            encryptionKey)
+            crypto_box_seal(
+                &sealed, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count),
+                encryptionKey)
         }
         try Sodium.check(result, "crypto_box_seal")
         return sealed

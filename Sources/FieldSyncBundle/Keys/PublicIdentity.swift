@@ -1,6 +1,6 @@
 import CSodium
-import Foundation
 import FieldSyncCore
+import Foundation
 
 /// A node's public identity: its id, key epoch, Ed25519 verification key and X25519 encryption key.
 ///

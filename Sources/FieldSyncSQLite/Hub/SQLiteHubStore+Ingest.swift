@@ -12,11 +12,13 @@ extension SQLiteHubStore {
     public func ingest(_ bundle: IncomingBundle) throws -> IngestReport {
         let started = DispatchTime.now()
         return try connection.withTransaction {
-            guard let site = try connection.query(
-                "SELECT last_sequence, last_bundle, applied_through, acked_return, acked_hub_version "
-                    + "FROM _fieldsync_sites WHERE site_id = ?",
-                [.text(bundle.site)]
-            ).first else {
+            guard
+                let site = try connection.query(
+                    "SELECT last_sequence, last_bundle, applied_through, acked_return, acked_hub_version "
+                        + "FROM _fieldsync_sites WHERE site_id = ?",
+                    [.text(bundle.site)]
+                ).first
+            else {
                 throw StoreError(
                     .notFound, "site '\(bundle.site)' is not registered at this hub; run 'fieldsync hub add-site'",
                     location: bundle.source)
@@ -25,15 +27,19 @@ extension SQLiteHubStore {
             var appliedThrough = site[2].integerValue ?? 0
             var report = IngestReport(
                 status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
-            try checkNotRestored(bundle, ackedReturn: site[3].integerValue ?? 0, ackedHubVersion: site[4].integerValue ?? 0,
-                                 lastSequence: lastSequence)
+            try checkNotRestored(
+                bundle, ackedReturn: site[3].integerValue ?? 0, ackedHubVersion: site[4].integerValue ?? 0,
+                lastSequence: lastSequence)
             if bundle.sequence <= lastSequence {
-                let seen = try connection.scalar(
-                    "SELECT 1 FROM _fieldsync_bundles WHERE bundle_id = ?", [.text(bundle.bundleID)]) != nil
+                let seen =
+                    try connection.scalar(
+                        "SELECT 1 FROM _fieldsync_bundles WHERE bundle_id = ?", [.text(bundle.bundleID)]) != nil
                 report.status = seen ? .alreadyApplied : .superseded
-                try log(site: bundle.site, operation: "ingest", rows: 0, milliseconds: elapsed(since: started),
-                        status: "skipped", message: "bundle \(bundle.bundleID) sequence \(bundle.sequence): "
-                            + "\(report.status.rawValue) (last applied \(lastSequence))")
+                try log(
+                    site: bundle.site, operation: "ingest", rows: 0, milliseconds: elapsed(since: started),
+                    status: "skipped",
+                    message: "bundle \(bundle.bundleID) sequence \(bundle.sequence): "
+                        + "\(report.status.rawValue) (last applied \(lastSequence))")
                 return report
             }
             if bundle.sequence > lastSequence + 1 {
@@ -59,8 +65,9 @@ extension SQLiteHubStore {
                     }
                     continue
                 }
-                try ingest(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
-                           recorder: recorder, report: &report)
+                try ingest(
+                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                    recorder: recorder, report: &report)
             }
             try connection.run("UPDATE _fieldsync_counter SET version = ? WHERE id = 1", [.integer(versions.last)])
             try connection.run("DELETE FROM _fieldsync_applying")
@@ -71,24 +78,34 @@ extension SQLiteHubStore {
                 "UPDATE _fieldsync_sites SET last_sequence = ?, last_bundle = ?, applied_through = ?, "
                     + "acked_hub_version = max(acked_hub_version, ?), acked_return = max(acked_return, ?), "
                     + "last_received_at = ? WHERE site_id = ?",
-                [.integer(Int64(bundle.sequence)), .text(bundle.bundleID), .integer(appliedThrough),
-                 .integer(bundle.prerequisites[SyncProperty.hubVersion] ?? 0),
-                 .integer(bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0), .text(nowText()),
-                 .text(bundle.site)])
+                [
+                    .integer(Int64(bundle.sequence)), .text(bundle.bundleID), .integer(appliedThrough),
+                    .integer(bundle.prerequisites[SyncProperty.hubVersion] ?? 0),
+                    .integer(bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0), .text(nowText()),
+                    .text(bundle.site),
+                ])
             try connection.run(
                 "INSERT INTO _fieldsync_bundles (bundle_id, site_id, sequence, direction, status, rows, conflicts, "
                     + "rejected, at) VALUES (?, ?, ?, 'in', 'applied', ?, ?, ?, ?)",
-                [.text(bundle.bundleID), .text(bundle.site), .integer(Int64(bundle.sequence)),
-                 .integer(Int64(report.applied)), .integer(Int64(report.conflicts)),
-                 .integer(Int64(report.rejected)), .text(nowText())])
-            var message = "bundle \(bundle.bundleID) sequence \(bundle.sequence): \(report.applied) applied, "
+                [
+                    .text(bundle.bundleID), .text(bundle.site), .integer(Int64(bundle.sequence)),
+                    .integer(Int64(report.applied)), .integer(Int64(report.conflicts)),
+                    .integer(Int64(report.rejected)), .text(nowText()),
+                ])
+            var message =
+                "bundle \(bundle.bundleID) sequence \(bundle.sequence): \(report.applied) applied, "
                 + "\(report.unchanged) unchanged, \(report.conflicts) conflicts, \(report.rejected) rejected"
-            if let missed = report.missedSequences { message += "; bundles \(missed.lowerBound)-\(missed.upperBound) never arrived" }
-            try log(site: bundle.site, operation: "ingest", rows: report.applied, milliseconds: elapsed(since: started),
-                    status: report.rejected > 0 ? "partial" : "ok", message: message)
+            if let missed = report.missedSequences {
+                message += "; bundles \(missed.lowerBound)-\(missed.upperBound) never arrived"
+            }
+            try log(
+                site: bundle.site, operation: "ingest", rows: report.applied, milliseconds: elapsed(since: started),
+                status: report.rejected > 0 ? "partial" : "ok", message: message)
             if report.conflicts > 0 {
-                try log(site: bundle.site, operation: "ingest", rows: report.conflicts,
-                        milliseconds: 0, status: "conflict", message: "\(report.conflicts) conflicts in bundle \(bundle.bundleID)")
+                try log(
+                    site: bundle.site, operation: "ingest", rows: report.conflicts,
+                    milliseconds: 0, status: "conflict",
+                    message: "\(report.conflicts) conflicts in bundle \(bundle.bundleID)")
             }
             return report
         }
@@ -97,9 +114,10 @@ extension SQLiteHubStore {
     /// Refuses a bundle from a site whose database went back in time (restored from an older copy): its bundle
     /// reuses a sequence the hub applied with another bundle, or it claims less than the site acknowledged before.
     /// Applying it would lose the changes made since the copy, silently.
-    private func checkNotRestored(_ bundle: IncomingBundle, ackedReturn: Int64, ackedHubVersion: Int64,
-                                  lastSequence: UInt64) throws
-    {
+    private func checkNotRestored(
+        _ bundle: IncomingBundle, ackedReturn: Int64, ackedHubVersion: Int64,
+        lastSequence: UInt64
+    ) throws {
         let restored = StoreError(
             .invalidState,
             "bundle \(bundle.sequence) from site '\(bundle.site)' does not follow what the hub has from that site: "

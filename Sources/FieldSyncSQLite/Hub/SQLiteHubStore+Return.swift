@@ -12,11 +12,14 @@ extension SQLiteHubStore {
     /// The plan, taking the next return sequence now: a crash while writing leaves a gap the site reports.
     private func plan(for site: String) throws -> ReturnPlan {
         try connection.run(
-            "UPDATE _fieldsync_sites SET last_return_sequence = last_return_sequence + 1 WHERE site_id = ?", [.text(site)])
-        guard let row = try connection.query(
-            "SELECT last_sequence, applied_through, acked_hub_version, acked_return, last_return_sequence "
-                + "FROM _fieldsync_sites WHERE site_id = ?", [.text(site)]
-        ).first else {
+            "UPDATE _fieldsync_sites SET last_return_sequence = last_return_sequence + 1 WHERE site_id = ?",
+            [.text(site)])
+        guard
+            let row = try connection.query(
+                "SELECT last_sequence, applied_through, acked_hub_version, acked_return, last_return_sequence "
+                    + "FROM _fieldsync_sites WHERE site_id = ?", [.text(site)]
+            ).first
+        else {
             throw StoreError(.notFound, "site '\(site)' is not registered at this hub", location: connection.path)
         }
         let ackedReturn = row[3].integerValue ?? 0
@@ -24,29 +27,35 @@ extension SQLiteHubStore {
         var outcomes: [RowOutcome] = []
         for outcome in try connection.query(
             "SELECT id, tbl, pk, origin_seq FROM _fieldsync_conflicts WHERE site_id = ? "
-                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
+                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id",
+            [.text(site), .integer(ackedReturn)])
         {
-            outcomes.append(RowOutcome(
-                kind: .conflictHubKept, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
-                originSequence: outcome[3].integerValue ?? 0, id: outcome[0].integerValue ?? 0,
-                reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
+            outcomes.append(
+                RowOutcome(
+                    kind: .conflictHubKept, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
+                    originSequence: outcome[3].integerValue ?? 0, id: outcome[0].integerValue ?? 0,
+                    reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
         }
         for outcome in try connection.query(
             "SELECT id, tbl, pk, origin_seq, reason, correct FROM _fieldsync_rejected WHERE site_id = ? "
-                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
+                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id",
+            [.text(site), .integer(ackedReturn)])
         {
-            outcomes.append(RowOutcome(
-                kind: outcome[5].integerValue == 0 ? .rejectedKept : .rejected, table: outcome[1].textValue ?? "",
-                key: outcome[2].textValue ?? "[]", originSequence: outcome[3].integerValue ?? 0,
-                id: outcome[0].integerValue ?? 0, reason: outcome[4].textValue ?? ""))
+            outcomes.append(
+                RowOutcome(
+                    kind: outcome[5].integerValue == 0 ? .rejectedKept : .rejected, table: outcome[1].textValue ?? "",
+                    key: outcome[2].textValue ?? "[]", originSequence: outcome[3].integerValue ?? 0,
+                    id: outcome[0].integerValue ?? 0, reason: outcome[4].textValue ?? ""))
         }
         for outcome in try connection.query(
             "SELECT id, tbl, pk FROM _fieldsync_resend WHERE site_id = ? "
-                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id", [.text(site), .integer(ackedReturn)])
+                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id",
+            [.text(site), .integer(ackedReturn)])
         {
-            outcomes.append(RowOutcome(
-                kind: .resend, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
-                originSequence: 0, id: outcome[0].integerValue ?? 0, reason: ""))
+            outcomes.append(
+                RowOutcome(
+                    kind: .resend, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
+                    originSequence: 0, id: outcome[0].integerValue ?? 0, reason: ""))
         }
         var properties = [
             SyncProperty.acknowledgedChange: String(row[1].integerValue ?? 0),
@@ -68,7 +77,8 @@ extension SQLiteHubStore {
         var count = 0
         for schema in plan.tables {
             let table = Identifier.quoted(schema.name)
-            let selection = "SELECT \(SQLText.columnList(schema)), sync_version, sync_deleted, sync_origin_client "
+            let selection =
+                "SELECT \(SQLText.columnList(schema)), sync_version, sync_deleted, sync_origin_client "
                 + "FROM \(table)"
             let range = try connection.prepare(
                 "\(selection) WHERE sync_version > ? AND sync_version <= ? AND sync_deleted = ? "
@@ -121,9 +131,10 @@ extension SQLiteHubStore {
                     values[column] = keyValues.value(at: position)
                 }
                 keyValues.reset()
-                changes.append(Change(
-                    operation: .delete, origin: hubID, originSequence: plan.throughVersion,
-                    version: plan.throughVersion, values: values))
+                changes.append(
+                    Change(
+                        operation: .delete, origin: hubID, originSequence: plan.throughVersion,
+                        version: plan.throughVersion, values: values))
             }
         }
         return changes
@@ -134,13 +145,15 @@ extension SQLiteHubStore {
         try connection.withTransaction {
             let sequence = Value.integer(Int64(plan.sequence))
             try connection.run(
-                "UPDATE _fieldsync_sites SET last_return_at = ? WHERE site_id = ?", [.text(nowText()), .text(plan.site)])
+                "UPDATE _fieldsync_sites SET last_return_at = ? WHERE site_id = ?",
+                [.text(nowText()), .text(plan.site)])
             for outcome in plan.outcomes {
-                let table = switch outcome.kind {
-                case .rejected, .rejectedKept: "_fieldsync_rejected"
-                case .conflictHubKept: "_fieldsync_conflicts"
-                case .resend: "_fieldsync_resend"
-                }
+                let table =
+                    switch outcome.kind {
+                    case .rejected, .rejectedKept: "_fieldsync_rejected"
+                    case .conflictHubKept: "_fieldsync_conflicts"
+                    case .resend: "_fieldsync_resend"
+                    }
                 try connection.run(
                     "UPDATE \(table) SET return_sequence = ? WHERE id = ? AND return_sequence IS NULL",
                     [sequence, .integer(outcome.id)])
@@ -149,9 +162,10 @@ extension SQLiteHubStore {
                 "INSERT INTO _fieldsync_bundles (bundle_id, site_id, sequence, direction, status, rows, at) "
                     + "VALUES (?, ?, ?, 'out', 'written', ?, ?)",
                 [.text(bundleID), .text(plan.site), sequence, .integer(Int64(rows)), .text(nowText())])
-            try log(site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
-                    message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
-                        + "\(plan.throughVersion), \(plan.outcomes.count) outcomes")
+            try log(
+                site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
+                message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
+                    + "\(plan.throughVersion), \(plan.outcomes.count) outcomes")
         }
     }
 

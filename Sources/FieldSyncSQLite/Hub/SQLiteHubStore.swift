@@ -14,8 +14,9 @@ public final class SQLiteHubStore: HubStore {
     /// Opens an existing hub store.
     public init(path: String) throws {
         connection = try SQLiteConnection(path: path, create: false)
-        guard try connection.scalar(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_fieldsync_hub'") != nil,
+        guard
+            try connection.scalar(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_fieldsync_hub'") != nil,
             let id = try connection.text("SELECT value FROM _fieldsync_hub WHERE key = 'hub_id'")
         else {
             throw StoreError(.invalidState, "not a FieldSync hub store; run 'fieldsync hub init' first", location: path)
@@ -45,7 +46,8 @@ public final class SQLiteHubStore: HubStore {
             if let existing = try connection.text("SELECT value FROM _fieldsync_hub WHERE key = 'hub_id'"),
                 existing != hubID
             {
-                throw StoreError(.invalidState, "this store belongs to hub '\(existing)', not '\(hubID)'", location: path)
+                throw StoreError(
+                    .invalidState, "this store belongs to hub '\(existing)', not '\(hubID)'", location: path)
             }
             try connection.run(
                 "INSERT INTO _fieldsync_hub (key, value) VALUES ('hub_id', ?) ON CONFLICT (key) DO NOTHING",
@@ -153,7 +155,8 @@ public final class SQLiteHubStore: HubStore {
             } else {
                 guard exists else {
                     throw StoreError(
-                        .schema, "table '\(name)' does not exist in the hub store; give its columns "
+                        .schema,
+                        "table '\(name)' does not exist in the hub store; give its columns "
                             + "(--column NAME:TYPE … --primary-key …) or create it first", location: connection.path)
                 }
                 let read = try SQLiteSchema.read(table: name, from: connection)
@@ -163,8 +166,9 @@ public final class SQLiteHubStore: HubStore {
             }
             let present = try SQLiteSchema.read(table: name, from: connection).columns.map(\.name)
             for column in table.columns where !present.contains(column.name) {
-                throw StoreError(.schema, "table '\(name)' in the hub store has no column '\(column.name)'",
-                                 location: connection.path)
+                throw StoreError(
+                    .schema, "table '\(name)' in the hub store has no column '\(column.name)'",
+                    location: connection.path)
             }
             let additions = [
                 "sync_version": "INTEGER NOT NULL DEFAULT 0", "sync_modified_at": "TEXT",
@@ -189,10 +193,12 @@ public final class SQLiteHubStore: HubStore {
                 try connection.run("UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1")
                 try connection.run(
                     "UPDATE \(Identifier.quoted(name)) SET sync_version = (SELECT version FROM _fieldsync_counter "
-                        + "WHERE id = 1), sync_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE sync_version = 0")
+                        + "WHERE id = 1), sync_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE sync_version = 0"
+                )
             }
             let json = String(decoding: try JSONEncoder().encode(table), as: UTF8.self)
-            let position = try connection.integer("SELECT count(*) FROM _fieldsync_tables WHERE name <> ?", [.text(name)])
+            let position = try connection.integer(
+                "SELECT count(*) FROM _fieldsync_tables WHERE name <> ?", [.text(name)])
             try connection.run(
                 "INSERT INTO _fieldsync_tables (name, schema_json, position) VALUES (?, ?, ?) "
                     + "ON CONFLICT (name) DO UPDATE SET schema_json = excluded.schema_json",
@@ -265,8 +271,10 @@ public final class SQLiteHubStore: HubStore {
         try connection.run(
             "INSERT INTO _fieldsync_log (site_id, operation, rows, duration_ms, status, message, created_at) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [site.map(Value.text) ?? .null, .text(operation), .integer(Int64(rows)), .integer(Int64(milliseconds)),
-             .text(status), .text(message), .text(nowText())])
+            [
+                site.map(Value.text) ?? .null, .text(operation), .integer(Int64(rows)), .integer(Int64(milliseconds)),
+                .text(status), .text(message), .text(nowText()),
+            ])
     }
 }
 

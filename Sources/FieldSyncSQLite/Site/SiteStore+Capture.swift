@@ -50,7 +50,8 @@ extension SiteStore {
     static func track(_ schema: TableSchema, position: Int, connection: SQLiteConnection) throws {
         for key in schema.primaryKeyIndexes where schema.columns[key].type == .blob {
             throw StoreError(
-                .schema, "table '\(schema.name)' has a BLOB primary-key column '\(schema.columns[key].name)', which "
+                .schema,
+                "table '\(schema.name)' has a BLOB primary-key column '\(schema.columns[key].name)', which "
                     + "FieldSync cannot track", location: connection.path)
         }
         let json = String(decoding: try JSONEncoder().encode(schema), as: UTF8.self)
@@ -126,10 +127,12 @@ extension SiteStore {
         func anyBlobKey(_ row: String) -> String {
             schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) = 'blob'" }.joined(separator: " OR ")
         }
-        let blobKeyText = "json_array(" + schema.primaryKey.map {
-            "CASE typeof(NEW.\(Identifier.quoted($0))) WHEN 'blob' THEN 'x''' || hex(NEW.\(Identifier.quoted($0))) || '''' "
-                + "ELSE NEW.\(Identifier.quoted($0)) END"
-        }.joined(separator: ", ") + ")"
+        let blobKeyText =
+            "json_array("
+            + schema.primaryKey.map {
+                "CASE typeof(NEW.\(Identifier.quoted($0))) WHEN 'blob' THEN 'x''' || hex(NEW.\(Identifier.quoted($0))) || '''' "
+                    + "ELSE NEW.\(Identifier.quoted($0)) END"
+            }.joined(separator: ", ") + ")"
         let counter = "(SELECT value FROM _fieldsync_counter WHERE id = 1)"
         let acked = "(SELECT acked FROM _fieldsync_counter WHERE id = 1)"
         let bump = "UPDATE _fieldsync_counter SET value = value + 1 WHERE id = 1;"
@@ -139,9 +142,11 @@ extension SiteStore {
         if schema.columns.count > 62 {
             columnMask = "-1"
         } else {
-            columnMask = "(" + schema.columns.enumerated().map { index, column in
-                "(CASE WHEN \(SQLText.changed(column.name)) THEN \(Int64(1) << Int64(index)) ELSE 0 END)"
-            }.joined(separator: " | ") + ")"
+            columnMask =
+                "("
+                + schema.columns.enumerated().map { index, column in
+                    "(CASE WHEN \(SQLText.changed(column.name)) THEN \(Int64(1) << Int64(index)) ELSE 0 END)"
+                }.joined(separator: " | ") + ")"
         }
         let whole = "ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq, changed = -1;"
         let prefix = "_fieldsync_\(schema.name)"

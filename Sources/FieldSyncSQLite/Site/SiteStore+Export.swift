@@ -34,8 +34,9 @@ extension SiteStore {
         -> SiteExport
     {
         guard keys.id == siteID else {
-            throw StoreError(.invalidState, "the keys given are for '\(keys.id)', not for site '\(siteID)'",
-                             location: connection.path)
+            throw StoreError(
+                .invalidState, "the keys given are for '\(keys.id)', not for site '\(siteID)'",
+                location: connection.path)
         }
         // The sequence is taken before the bundle is written: a crash while writing leaves a gap the hub reports,
         // never two different bundles with one sequence (which the hub takes as a site restored from a copy).
@@ -72,8 +73,9 @@ extension SiteStore {
             try connection.withTransaction {
                 try recordProblems(problems)
                 try setState("last_export_at", .text(nowText()))
-                try log("export", sequence: sequence, rows: changes, status: "ok",
-                        message: "bundle \(bundleWriter.header.bundleID), changes through \(counters.value)")
+                try log(
+                    "export", sequence: sequence, rows: changes, status: "ok",
+                    message: "bundle \(bundleWriter.header.bundleID), changes through \(counters.value)")
             }
             let result = try bundleWriter.finish()
             writer = nil

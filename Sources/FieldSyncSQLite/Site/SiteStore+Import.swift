@@ -35,7 +35,8 @@ extension SiteStore {
         let hubID = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") ?? ""
         guard header.sender == hubID, header.recipient == siteID, header.kind == .return else {
             throw StoreError(
-                .invalidState, "bundle is a \(header.kind.rawValue) bundle from '\(header.sender)' to "
+                .invalidState,
+                "bundle is a \(header.kind.rawValue) bundle from '\(header.sender)' to "
                     + "'\(header.recipient)'; this site '\(siteID)' takes return bundles from its hub '\(hubID)'",
                 location: connection.path)
         }
@@ -49,22 +50,26 @@ extension SiteStore {
                 status: .applied, bundleID: header.bundleID, sequence: header.sequence, missedSequences: nil,
                 applied: 0, keptLocal: 0, outcomes: [], createdTables: [])
             if header.sequence <= last {
-                let seen = try connection.scalar(
-                    "SELECT 1 FROM _fieldsync_received WHERE bundle_id = ?", [.text(header.bundleID)]) != nil
+                let seen =
+                    try connection.scalar(
+                        "SELECT 1 FROM _fieldsync_received WHERE bundle_id = ?", [.text(header.bundleID)]) != nil
                 report.status = seen ? .alreadyApplied : .superseded
                 return report
             }
             if header.sequence > last + 1 { report.missedSequences = (last + 1)...(header.sequence - 1) }
             let properties = contents.manifest.properties
             if let text = properties[SyncProperty.acknowledgedChange], let acknowledged = Int64(text) {
-                try connection.run("UPDATE _fieldsync_counter SET acked = max(acked, ?) WHERE id = 1",
-                                   [.integer(acknowledged)])
+                try connection.run(
+                    "UPDATE _fieldsync_counter SET acked = max(acked, ?) WHERE id = 1",
+                    [.integer(acknowledged)])
             }
             let acknowledged = try counters().acknowledged
             // With no unacknowledged local edit anywhere (a first load, a quiet site), no record needs the check.
-            let anyPending = try connection.scalar(
-                "SELECT 1 FROM _fieldsync_rows WHERE local_seq > ? AND local_seq > 0 LIMIT 1", [.integer(acknowledged)]
-            ) != nil
+            let anyPending =
+                try connection.scalar(
+                    "SELECT 1 FROM _fieldsync_rows WHERE local_seq > ? AND local_seq > 0 LIMIT 1",
+                    [.integer(acknowledged)]
+                ) != nil
             if let text = properties[SyncProperty.outcomes] {
                 report.outcomes = try JSONDecoder().decode([RowOutcome].self, from: Data(text.utf8))
                 try recordOutcomes(report.outcomes, returnSequence: Int64(header.sequence))
@@ -125,9 +130,10 @@ extension SiteStore {
                 try setState("hub_version", .integer(max(through, try stateInteger("hub_version"))))
             }
             try setState("last_import_at", .text(nowText()))
-            try log("import", sequence: Int64(header.sequence), rows: report.applied, status: "ok",
-                    message: "bundle \(header.bundleID): \(report.applied) applied, \(report.keptLocal) kept local, "
-                        + "\(report.outcomes.count) outcomes")
+            try log(
+                "import", sequence: Int64(header.sequence), rows: report.applied, status: "ok",
+                message: "bundle \(header.bundleID): \(report.applied) applied, \(report.keptLocal) kept local, "
+                    + "\(report.outcomes.count) outcomes")
             return report
         }
     }
@@ -139,7 +145,8 @@ extension SiteStore {
     private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change)]) throws -> Int {
         for entry in failed where try !deletesAreSafe(entry.applier.table) {
             throw StoreError(
-                .constraint, "cannot apply the hub's row \(entry.applier.describeKey(entry.change)): it breaks a "
+                .constraint,
+                "cannot apply the hub's row \(entry.applier.describeKey(entry.change)): it breaks a "
                     + "unique constraint together with other rows; nothing from this bundle was applied",
                 location: connection.path)
         }
@@ -177,9 +184,11 @@ extension SiteStore {
             try connection.run(
                 "INSERT INTO _fieldsync_outcomes (kind, tbl, pk, origin_seq, hub_id, reason, local_row, "
                     + "return_sequence, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(outcome.kind.rawValue), .text(outcome.table), .text(outcome.key),
-                 .integer(outcome.originSequence), .integer(outcome.id), .text(outcome.reason), localRow,
-                 .integer(returnSequence), .text(nowText())])
+                [
+                    .text(outcome.kind.rawValue), .text(outcome.table), .text(outcome.key),
+                    .integer(outcome.originSequence), .integer(outcome.id), .text(outcome.reason), localRow,
+                    .integer(returnSequence), .text(nowText()),
+                ])
         }
     }
 }
@@ -289,7 +298,8 @@ final class ReturnApplier {
             switch value {
             case .integer(let number) where affinity == "I" || affinity == "N" || affinity == "B":
                 parts.append(String(number))
-            case .text(let text) where (affinity == "T" || affinity == "B")
+            case .text(let text)
+            where (affinity == "T" || affinity == "B")
                 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c }):
                 parts.append("\"" + text + "\"")
             default:

@@ -18,8 +18,9 @@ public final class SiteStore {
     /// - Throws: ``StoreError`` with `.invalidState` if the database is not a FieldSync site.
     public init(path: String) throws {
         connection = try SQLiteConnection(path: path, create: false)
-        guard try connection.scalar(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_fieldsync_state'") != nil,
+        guard
+            try connection.scalar(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_fieldsync_state'") != nil,
             let id = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'site_id'")
         else {
             throw StoreError(
@@ -69,8 +70,10 @@ public final class SiteStore {
     func log(_ operation: String, sequence: Int64, rows: Int, status: String, message: String) throws {
         try connection.run(
             "INSERT INTO _fieldsync_log (operation, sequence, rows, status, message, at) VALUES (?, ?, ?, ?, ?, ?)",
-            [.text(operation), .integer(sequence), .integer(Int64(rows)), .text(status), .text(message),
-             .text(nowText())])
+            [
+                .text(operation), .integer(sequence), .integer(Int64(rows)), .text(status), .text(message),
+                .text(nowText()),
+            ])
     }
 }
 
