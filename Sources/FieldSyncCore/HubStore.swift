@@ -141,6 +141,8 @@ public protocol HubStore: AnyObject {
     func registerSite(id: String, name: String, publicKey: String) throws
     /// Every registered site with its positions and counts.
     func sites() throws -> [SiteRecord]
+    /// The one-line public identity a site was registered with, or `nil` if the site is not registered.
+    func publicKey(ofSite id: String) throws -> String?
     /// Declares a synced table: creates it from `schema`, or (with `nil`) adopts the existing table `name`.
     @discardableResult
     func addTable(name: String, schema: TableSchema?) throws -> TableSchema

@@ -38,13 +38,13 @@ public final class HubEngine {
                 .invalidArgument, "a \(header.kind.rawValue) bundle is for a site, not for the hub",
                 path: reader.partPaths[0])
         }
-        guard let site = try store.sites().first(where: { $0.id == header.sender }) else {
+        guard let publicKey = try store.publicKey(ofSite: header.sender) else {
             throw BundleError(
                 .unknownSender,
                 "bundle is from '\(header.sender)', which is not registered at this hub; "
                     + "run 'fieldsync hub add-site \(header.sender) --public-key FILE'", path: reader.partPaths[0])
         }
-        try reader.verify(sender: try PublicIdentity(line: site.publicKey))
+        try reader.verify(sender: try PublicIdentity(line: publicKey))
         let contents = try reader.open(recipient: keys)
         let report = try store.ingest(
             IncomingBundle(
@@ -66,7 +66,7 @@ public final class HubEngine {
     public func exportReturn(for site: String, template: BundleWriter.Configuration) throws
         -> (bundle: BundleWriter.Result, plan: ReturnPlan, rows: Int)
     {
-        guard let record = try store.sites().first(where: { $0.id == site }) else {
+        guard let publicKey = try store.publicKey(ofSite: site) else {
             throw StoreError(.notFound, "site '\(site)' is not registered at this hub")
         }
         let plan = try store.planReturn(for: site)
@@ -77,7 +77,7 @@ public final class HubEngine {
         configuration.properties = plan.properties
         let writer = try BundleWriter(
             configuration: configuration, tables: plan.tables, sender: keys,
-            recipient: try PublicIdentity(line: record.publicKey), logger: logger)
+            recipient: try PublicIdentity(line: publicKey), logger: logger)
         let rows: Int
         do {
             rows = try store.streamReturn(plan) { change, table in try writer.append(change, to: table) }

@@ -113,6 +113,10 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
+    public func publicKey(ofSite id: String) throws -> String? {
+        try connection.scalar("SELECT public_key FROM sync_control.client_state WHERE client_id = $1", [id])
+    }
+
     public func sites() throws -> [SiteRecord] {
         try connection.query(
             "SELECT client_id, client_name, public_key, created_at, last_sequence, applied_through, last_received_at, "

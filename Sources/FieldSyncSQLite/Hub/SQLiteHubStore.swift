@@ -106,6 +106,10 @@ public final class SQLiteHubStore: HubStore {
             [.text(id), .text(name), .text(publicKey), .text(nowText())])
     }
 
+    public func publicKey(ofSite id: String) throws -> String? {
+        try connection.text("SELECT public_key FROM _fieldsync_sites WHERE site_id = ?", [.text(id)])
+    }
+
     public func sites() throws -> [SiteRecord] {
         let tables = try tables()
         return try connection.query(
