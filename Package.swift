@@ -60,8 +60,8 @@ let package = Package(
         .executableTarget(
             name: "fieldsync-bench",
             dependencies: [
-                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncHub", "FieldSyncSite", "CSQLite",
-                "CSodium", "CZstd",
+                "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub",
+                "FieldSyncSite", "CSQLite", "CSodium", "CZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
