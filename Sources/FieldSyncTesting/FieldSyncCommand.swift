@@ -7,7 +7,8 @@ public enum FieldSyncCommand {
 
     /// The `fieldsync` executable in the build products directory.
     public static var executable: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test runner may live inside a .xctest bundle directory.

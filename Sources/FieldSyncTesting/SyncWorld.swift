@@ -86,10 +86,11 @@ public final class SyncWorld {
             try hubStore.registerSite(id: id, name: id, publicKey: keys.identity.line)
             _ = try directory.directory("outbox/\(id)")
             _ = try directory.directory("return/\(id)")
-            sites.append(Site(
-                id: id, engine: try SiteEngine(store: store, keys: keys, hub: hubKeys.identity, logger: siteLogger),
-                database: app,
-                path: path))
+            sites.append(
+                Site(
+                    id: id, engine: try SiteEngine(store: store, keys: keys, hub: hubKeys.identity, logger: siteLogger),
+                    database: app,
+                    path: path))
         }
     }
 
@@ -100,13 +101,15 @@ public final class SyncWorld {
     /// Writes a delta bundle from `site`; returns its part paths.
     public func exportSite(_ id: String) throws -> [String] {
         try site(id).engine.export(
-            template: .init(kind: .delta, sequence: 0, directory: directory.file("outbox/\(id)"))).bundle.paths
+            template: .init(kind: .delta, sequence: 0, directory: directory.file("outbox/\(id)"))
+        ).bundle.paths
     }
 
     /// Writes a return bundle for `site`; returns its part paths.
     public func exportReturn(_ id: String) throws -> [String] {
         try hub.exportReturn(
-            for: id, template: .init(kind: .return, sequence: 0, directory: directory.file("return/\(id)"))).bundle.paths
+            for: id, template: .init(kind: .return, sequence: 0, directory: directory.file("return/\(id)"))
+        ).bundle.paths
     }
 
     /// Every site exports, the hub imports all, writes returns, every site imports: `count` times.
@@ -147,8 +150,10 @@ public final class SyncWorld {
                     zip(rows, hubRows).allSatisfy({ zip($0, $1).allSatisfy { $0.isSameValue(as: $1) } })
                 else {
                     throw WorldError(
-                        message: "table \(table.name): site \(site.id) has \(rows.count) rows, the hub \(hubRows.count); "
-                            + "first difference at row \(zip(rows, hubRows).enumerated().first { $1.0 != $1.1 }?.offset ?? min(rows.count, hubRows.count))")
+                        message:
+                            "table \(table.name): site \(site.id) has \(rows.count) rows, the hub \(hubRows.count); "
+                            + "first difference at row \(zip(rows, hubRows).enumerated().first { $1.0 != $1.1 }?.offset ?? min(rows.count, hubRows.count))"
+                    )
                 }
             }
         }

@@ -239,8 +239,9 @@ struct PostgresCrashTests {
         ]
         return try parts.map { name, select in
             let row = try connection.query(
-                "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-') FROM (\(select)) t")
-                .rows[0]
+                "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-') FROM (\(select)) t"
+            )
+            .rows[0]
             // A table that holds nothing is left out, so that "rejected_rows" shows only when rows were set aside.
             return row[0] == "0" ? "" : "\(name): \(row[0] ?? "?") rows, md5 \(row[1] ?? "?")"
         }
