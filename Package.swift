@@ -7,8 +7,6 @@ let package = Package(
     products: [
         .executable(name: "fieldsync", targets: ["fieldsync"]),
         .executable(name: "fieldsync-bench", targets: ["fieldsync-bench"]),
-        .library(name: "FieldSyncCore", targets: ["FieldSyncCore"]),
-        .library(name: "FieldSyncBundle", targets: ["FieldSyncBundle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),

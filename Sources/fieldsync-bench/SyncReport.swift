@@ -25,7 +25,7 @@ struct SyncReport: Codable {
 
     /// A FieldSync phase next to its limit.
     struct Comparison: Codable {
-        var library: Throughput
+        var fieldsync: Throughput
         var limit: Throughput
         /// Library rows/s ÷ limit rows/s (wall clock).
         var ratio: Double
@@ -39,7 +39,7 @@ struct SyncReport: Codable {
         var limitSettings: SyncLimit.Settings
 
         init(library: Phase, limit: Phase, read: Phase, rows: Int, settings: SyncLimit.Settings) {
-            self.library = Throughput(library, rows: rows)
+            self.fieldsync = Throughput(library, rows: rows)
             self.limit = Throughput(limit, rows: rows)
             ratio = limit.seconds / library.seconds
             ratioByCPU = limit.cpuSeconds / library.cpuSeconds
@@ -140,10 +140,10 @@ struct SyncReport: Codable {
             return "\(settings.journalMode), sync \(settings.synchronous), cache \(settings.cacheSize)"
                 + (indexes > 0 ? ", +\(indexes) index" : "")
         }
-        lines.append(line("hub ingest (HubEngine.importBundle)", hubIngest.library))
+        lines.append(line("hub ingest (HubEngine.importBundle)", hubIngest.fieldsync))
         lines.append(line("  limit: raw INSERT, \(describe(hubIngest.limitSettings))", hubIngest.limit))
         lines.append(line("  bundle read alone (verify+decrypt+decode)", hubIngest.bundleReadAlone))
-        lines.append(line("site apply (SiteEngine.importBundle)", siteApply.library))
+        lines.append(line("site apply (SiteEngine.importBundle)", siteApply.fieldsync))
         lines.append(line("  limit: raw INSERT, \(describe(siteApply.limitSettings))", siteApply.limit))
         lines.append(line("  bundle read alone (verify+decrypt+decode)", siteApply.bundleReadAlone))
         lines.append(
