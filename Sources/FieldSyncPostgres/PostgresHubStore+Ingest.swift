@@ -75,9 +75,10 @@ extension PostgresHubStore {
                 }
                 continue
             }
-            if let copied = try copyNewRows(batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough)
+            if try copyBatch(
+                batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough, recorder: recorder,
+                report: &report)
             {
-                report.applied += copied
                 continue
             }
             // The whole batch under one savepoint; if a row breaks a constraint, the batch is undone and applied
@@ -202,62 +203,165 @@ extension PostgresHubStore {
         }
     }
 
-    /// The fast path for a batch of rows the hub does not have yet: `COPY` into a staging table, then one
-    /// set-based `INSERT` (the version trigger stamps each row with the site as origin).
+    /// The fast path for a batch: `COPY` into a staging table, then set-based statements (the version trigger
+    /// stamps each row written with the site as origin).
     ///
-    /// Taken only when the outcome is the same as applying the changes one by one: every change is an insert or
-    /// update from the sending site, not applied before, with a key neither the hub nor another change of the
-    /// batch has. Otherwise, or if a row breaks a constraint, everything it did is rolled back and `nil` returned,
-    /// and the batch goes the row-by-row way.
+    /// Taken only when the outcome is the same as applying the changes one by one: every change is from the
+    /// sending site, not applied before, with a key no other change of the batch has. When no change is a delete
+    /// and no key is at the hub yet, one `INSERT … SELECT` writes the batch. Otherwise the hub rows the batch
+    /// touches are locked and fetched in one query (`SELECT … FOR UPDATE`), each change is judged by
+    /// ``ConflictJudge`` exactly as on the row path (conflicts and rows to send again are recorded the same way),
+    /// and the changes to apply are written by one `INSERT`, one `UPDATE … FROM` and one tombstone `UPDATE`.
+    /// If the batch is not eligible, or if a row breaks a constraint, everything the fast path did is rolled back,
+    /// `false` returned, and the batch goes the row-by-row way.
     ///
-    /// - Returns: the number of rows inserted, or `nil`.
-    private func copyNewRows(
-        _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64
-    ) throws -> Int? {
+    /// - Returns: whether the batch was applied (its outcome counted in `report`).
+    private func copyBatch(
+        _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64,
+        recorder: PostgresOutcomeRecorder, report: inout IngestReport
+    ) throws -> Bool {
         let schema = applier.schema
-        guard configuration.copyThreshold > 0 else { return nil }
+        guard configuration.copyThreshold > 0 else { return false }
         var count = 0
         try batch.forEach { _ in count += 1 }
-        guard count >= configuration.copyThreshold else { return nil }
+        guard count >= configuration.copyThreshold else { return false }
         stagingCounter += 1
         let staging = Identifier.quoted("fieldsync_staging_\(stagingCounter)")
+        let table = qualified(schema.name)
         let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
         let keys = schema.primaryKey.map(Identifier.quoted).joined(separator: ", ")
         try connection.execute("SAVEPOINT fieldsync_copy")
         do {
             try connection.execute(
-                "CREATE TEMP TABLE \(staging) ON COMMIT DROP AS SELECT \(columns) FROM \(qualified(schema.name)) "
+                "CREATE TEMP TABLE \(staging) ON COMMIT DROP AS SELECT \(columns) FROM \(table) "
                     + "WITH NO DATA; ALTER TABLE \(staging) ADD COLUMN fieldsync_op text, "
-                    + "ADD COLUMN fieldsync_origin text, ADD COLUMN fieldsync_origin_seq bigint")
+                    + "ADD COLUMN fieldsync_origin text, ADD COLUMN fieldsync_origin_seq bigint, "
+                    + "ADD COLUMN fieldsync_ord bigint")
+            var ordinal = 0
             try connection.copyIn(
-                "COPY \(staging) (\(columns), fieldsync_op, fieldsync_origin, fieldsync_origin_seq) FROM STDIN"
+                "COPY \(staging) (\(columns), fieldsync_op, fieldsync_origin, fieldsync_origin_seq, fieldsync_ord) "
+                    + "FROM STDIN"
             ) { writer in
                 try batch.forEach { change in
                     let values = applier.localValues(change)
                     try writer.row(
                         values.map(PostgresTypes.parameter) + [
                             change.operation.rawValue, change.origin, String(change.originSequence),
+                            String(ordinal),
                         ])
+                    ordinal += 1
                 }
             }
-            let eligible = try connection.scalar(
-                "SELECT NOT EXISTS (SELECT 1 FROM \(staging) WHERE fieldsync_op = 'D' OR fieldsync_origin <> $1 "
+            let check = try connection.query(
+                "SELECT NOT EXISTS (SELECT 1 FROM \(staging) WHERE fieldsync_origin <> $1 "
                     + "OR fieldsync_origin_seq <= $2) "
-                    + "AND NOT EXISTS (SELECT 1 FROM \(staging) JOIN \(qualified(schema.name)) USING (\(keys))) "
-                    + "AND (SELECT count(*) = count(DISTINCT (\(keys))) FROM \(staging))",
-                [site, String(appliedThrough)])
-            guard eligible == "t" else {
+                    + "AND (SELECT count(*) = count(DISTINCT (\(keys))) FROM \(staging)), "
+                    + "EXISTS (SELECT 1 FROM \(staging) WHERE fieldsync_op = 'D') "
+                    + "OR EXISTS (SELECT 1 FROM \(staging) JOIN \(table) USING (\(keys)))",
+                [site, String(appliedThrough)]
+            ).rows.first
+            guard let check, check[0] == "t" else {
                 try connection.execute("ROLLBACK TO SAVEPOINT fieldsync_copy; RELEASE SAVEPOINT fieldsync_copy")
-                return nil
+                return false
             }
-            let inserted = try connection.run(
-                "INSERT INTO \(qualified(schema.name)) (\(columns)) SELECT \(columns) FROM \(staging) "
-                    + "ORDER BY fieldsync_origin_seq")
+            if check[1] != "t" {
+                let inserted = try connection.run(
+                    "INSERT INTO \(table) (\(columns)) SELECT \(columns) FROM \(staging) "
+                        + "ORDER BY fieldsync_origin_seq")
+                try connection.execute("DROP TABLE \(staging); RELEASE SAVEPOINT fieldsync_copy")
+                report.applied += inserted
+                return true
+            }
+            var outcome = report
+            try merge(
+                batch, count: count, staging: staging, applier: applier, recorder: recorder, report: &outcome)
             try connection.execute("DROP TABLE \(staging); RELEASE SAVEPOINT fieldsync_copy")
-            return inserted
+            report = outcome
+            return true
         } catch let error as StoreError where error.code == .constraint {
             try connection.execute("ROLLBACK TO SAVEPOINT fieldsync_copy; RELEASE SAVEPOINT fieldsync_copy")
-            return nil
+            return false
+        }
+    }
+
+    /// Judges the staged changes of an eligible batch against the hub's rows (locked and fetched in one query)
+    /// and writes those to apply set-based; see ``copyBatch``.
+    private func merge(
+        _ batch: any ChangeBatchSource, count: Int, staging: String, applier: PostgresTableApplier,
+        recorder: PostgresOutcomeRecorder, report: inout IngestReport
+    ) throws {
+        let schema = applier.schema
+        let table = qualified(schema.name)
+        let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
+        let keys = schema.primaryKey.map(Identifier.quoted).joined(separator: ", ")
+        let keyJoin = schema.primaryKey.map { "t.\(Identifier.quoted($0)) = s.\(Identifier.quoted($0))" }
+            .joined(separator: " AND ")
+        try connection.execute("ANALYZE \(staging)")
+        let hubColumns = schema.columns.map { "t.\(Identifier.quoted($0.name))" }.joined(separator: ", ")
+        let fetched = try connection.query(
+            "SELECT s.fieldsync_ord, \(hubColumns), t.sync_version, t.sync_origin_client, t.sync_deleted "
+                + "FROM \(staging) s JOIN \(table) t USING (\(keys)) ORDER BY s.fieldsync_ord FOR UPDATE OF t")
+        var hubRows: [Int: HubRowState] = [:]
+        hubRows.reserveCapacity(fetched.rows.count)
+        for row in fetched.rows {
+            guard let ordinal = row[0].flatMap({ Int($0) }) else { continue }
+            hubRows[ordinal] = applier.hubState(Array(row.dropFirst()))
+        }
+        var inserts: [Int] = []
+        var updates: [Int] = []
+        var tombstones: [Int] = []
+        var ordinal = 0
+        try batch.forEach { change in
+            defer { ordinal += 1 }
+            let local = applier.local(change)
+            let hub = hubRows[ordinal]
+            switch ConflictJudge.action(for: local, hub: hub, schema: schema) {
+            case .unchanged(let resend):
+                report.unchanged += 1
+                if resend { try recorder.resend(local, schema: schema) }
+            case .conflict:
+                try recorder.conflict(local, schema: schema, hub: hub!)
+                report.conflicts += 1
+            case .apply:
+                if local.operation == .delete {
+                    tombstones.append(ordinal)
+                } else if hub != nil {
+                    updates.append(ordinal)
+                } else {
+                    inserts.append(ordinal)
+                }
+                report.applied += 1
+            }
+        }
+        /// A filter on the staged rows in `ordinals` (none when that is every row), and its parameters.
+        func only(_ ordinals: [Int], column: String) -> (sql: String, parameters: [String?]) {
+            guard ordinals.count < count else { return ("", []) }
+            return (
+                " AND \(column) = ANY($1::bigint[])",
+                ["{" + ordinals.map(String.init).joined(separator: ",") + "}"]
+            )
+        }
+        if !tombstones.isEmpty {
+            let filter = only(tombstones, column: "s.fieldsync_ord")
+            try connection.run(
+                "UPDATE \(table) t SET sync_deleted = true FROM \(staging) s WHERE \(keyJoin)\(filter.sql)",
+                filter.parameters)
+        }
+        if !updates.isEmpty {
+            let sets =
+                schema.columns.indices.filter { !schema.primaryKeyIndexes.contains($0) }
+                .map { Identifier.quoted(schema.columns[$0].name) }.map { "\($0) = s.\($0)" }
+                + ["sync_deleted = false"]
+            let filter = only(updates, column: "s.fieldsync_ord")
+            try connection.run(
+                "UPDATE \(table) t SET \(sets.joined(separator: ", ")) FROM \(staging) s WHERE \(keyJoin)\(filter.sql)",
+                filter.parameters)
+        }
+        if !inserts.isEmpty {
+            let filter = only(inserts, column: "fieldsync_ord")
+            try connection.run(
+                "INSERT INTO \(table) (\(columns)) SELECT \(columns) FROM \(staging) WHERE true\(filter.sql) "
+                    + "ORDER BY fieldsync_origin_seq", filter.parameters)
         }
     }
 
@@ -383,9 +487,19 @@ final class PostgresTableApplier {
         mapping.map { change.values[$0] }
     }
 
+    /// The change projected onto this applier's columns.
+    func local(_ change: Change) -> Change {
+        change.projected(onto: mapping)
+    }
+
     /// The hub's current row for `key`, locked for the rest of the transaction.
     func current(key: [Value]) throws -> HubRowState? {
         guard let row = try lookup.query(key.map(PostgresTypes.parameter)).rows.first else { return nil }
+        return hubState(row)
+    }
+
+    /// A hub row as fetched: this applier's columns, then `sync_version`, `sync_origin_client`, `sync_deleted`.
+    func hubState(_ row: [String?]) -> HubRowState {
         let count = schema.columns.count
         return HubRowState(
             values: schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) },
