@@ -161,46 +161,17 @@ extension PostgresHubStore {
         if claimedReturn < ackedReturn || claimedVersion < ackedHubVersion { throw restored }
     }
 
-    /// Applies the changes of one batch, skipping those already applied and those not from the sending site; a
-    /// change that breaks a constraint is retried after the rest of the batch.
+    /// Applies the changes of one batch (``BatchIngest``); `rowByRow` writes each row under its own savepoint.
     private func ingest(
         _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64,
         recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
     ) throws {
-        var failed: [(change: Change, reason: String)] = []
-        try batch.forEach { change in
-            guard change.originSequence > appliedThrough else {
-                report.alreadyApplied += 1
-                return
-            }
-            guard change.origin == site else {
-                try recorder.reject(
-                    change, schema: batch.schema,
-                    reason: "change comes from '\(change.origin)', but a site may only send its own changes")
-                report.rejected += 1
-                return
-            }
-            if let reason = try applier.ingest(change, recorder: recorder, rowByRow: rowByRow, report: &report) {
-                failed.append((change, reason))
-            }
-        }
-        var progress = true
-        while progress && !failed.isEmpty {
-            progress = false
-            var still: [(change: Change, reason: String)] = []
-            for entry in failed {
-                if let reason = try applier.ingest(entry.change, recorder: recorder, rowByRow: true, report: &report) {
-                    still.append((entry.change, reason))
-                } else {
-                    progress = true
-                }
-            }
-            failed = still
-        }
-        for entry in failed {
-            try recorder.reject(entry.change, schema: batch.schema, reason: entry.reason)
-            report.rejected += 1
-        }
+        try BatchIngest.run(
+            batch, site: site, appliedThrough: appliedThrough, report: &report,
+            apply: { change, retry, report in
+                try applier.ingest(change, recorder: recorder, rowByRow: rowByRow || retry, report: &report)
+            },
+            reject: { change, reason in try recorder.reject(change, schema: batch.schema, reason: reason) })
     }
 
     /// The fast path for a batch: `COPY` into a staging table, then set-based statements (the version trigger

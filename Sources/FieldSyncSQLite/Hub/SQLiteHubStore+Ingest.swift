@@ -135,48 +135,15 @@ extension SQLiteHubStore {
         if claimedReturn < ackedReturn || claimedVersion < ackedHubVersion { throw restored }
     }
 
-    /// Applies the changes of one batch, skipping those already applied and those not from the sending site.
-    ///
-    /// Row by row, a change that breaks a constraint is retried after the rest of the batch (a swap of unique
-    /// values between two rows succeeds that way); what still fails is set aside with its reason.
+    /// Applies the changes of one batch (``BatchIngest``).
     private func ingest(
         _ batch: any ChangeBatchSource, applier: HubTableApplier, site: String, appliedThrough: Int64,
         recorder: OutcomeRecorder, report: inout IngestReport
     ) throws {
-        var failed: [(change: Change, reason: String)] = []
-        try batch.forEach { change in
-            guard change.originSequence > appliedThrough else {
-                report.alreadyApplied += 1
-                return
-            }
-            guard change.origin == site else {
-                try recorder.reject(
-                    change, schema: batch.schema,
-                    reason: "change comes from '\(change.origin)', but a site may only send its own changes")
-                report.rejected += 1
-                return
-            }
-            if let reason = try applier.ingest(change, recorder: recorder, report: &report) {
-                failed.append((change, reason))
-            }
-        }
-        var progress = true
-        while progress && !failed.isEmpty {
-            progress = false
-            var still: [(change: Change, reason: String)] = []
-            for entry in failed {
-                if let reason = try applier.ingest(entry.change, recorder: recorder, report: &report) {
-                    still.append((entry.change, reason))
-                } else {
-                    progress = true
-                }
-            }
-            failed = still
-        }
-        for entry in failed {
-            try recorder.reject(entry.change, schema: batch.schema, reason: entry.reason)
-            report.rejected += 1
-        }
+        try BatchIngest.run(
+            batch, site: site, appliedThrough: appliedThrough, report: &report,
+            apply: { change, _, report in try applier.ingest(change, recorder: recorder, report: &report) },
+            reject: { change, reason in try recorder.reject(change, schema: batch.schema, reason: reason) })
     }
 
     func elapsed(since start: DispatchTime) -> Int {
