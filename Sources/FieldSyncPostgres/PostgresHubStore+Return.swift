@@ -16,9 +16,9 @@ extension PostgresHubStore {
     /// Every writer is given its transaction id before it takes a version (the trigger calls
     /// `pg_current_xact_id()` first, and the sequence has `CACHE 1`), and ids are handed out in increasing order.
     /// So, having read the sequence's last value `L` and *then* had a new id `X` assigned (in a transaction of its
-    /// own, committed at once), every transaction that took a version up to `L` has an id below `X`. Once the oldest
-    /// running transaction (`pg_snapshot_xmin`) is at or past `X`, all of them have ended and versions up to `L`
-    /// are final. (A snapshot's `xmax` would not do: it is one past the newest *finished* transaction, so a newer
+    /// own, committed at once), every transaction that took a version up to `L` has an id below `X`. Once no
+    /// transaction older than `X` still holds the version sequence (``versionWriters``), all of them have ended and
+    /// versions up to `L` are final. (A snapshot's `xmax` would not do: it is one past the newest *finished* transaction, so a newer
     /// writer still running would pass unseen.) Each call records such a pair in `sync_control.version_horizons`,
     /// waits up to ``Configuration/watermarkWait`` for it to become final, and returns the highest final one.
     public func watermark() throws -> Int64 {
@@ -31,20 +31,34 @@ extension PostgresHubStore {
             [horizon, String(last)])
         let deadline = ContinuousClock.now.advanced(by: configuration.watermarkWait)
         while try connection.scalar(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8", [horizon]) != "t",
+            "WITH \(Self.versionWriters) SELECT NOT EXISTS (SELECT 1 FROM writers WHERE age(xid) > age(xid($1::xid8)))",
+            [horizon]) != "t",
             ContinuousClock.now < deadline
         {
             usleep(10_000)
         }
         let rows = try connection.query(
-            "WITH oldest AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), "
-                + "final AS (SELECT max(last_version) AS version FROM sync_control.version_horizons, oldest "
-                + "WHERE xid_horizon <= oldest.xmin), "
-                + "pruned AS (DELETE FROM sync_control.version_horizons h USING oldest, final "
-                + "WHERE h.xid_horizon <= oldest.xmin AND h.last_version < final.version) "
+            "WITH \(Self.versionWriters), "
+                + "final AS (SELECT max(last_version) AS version FROM sync_control.version_horizons h WHERE NOT EXISTS "
+                + "(SELECT 1 FROM writers WHERE age(writers.xid) > age(xid(h.xid_horizon)))), "
+                + "pruned AS (DELETE FROM sync_control.version_horizons h USING final "
+                + "WHERE h.last_version < final.version AND NOT EXISTS "
+                + "(SELECT 1 FROM writers WHERE age(writers.xid) > age(xid(h.xid_horizon)))) "
                 + "SELECT version FROM final")
         return rows.rows.first?.first.flatMap { $0.flatMap { Int64($0) } } ?? 0
     }
+
+    /// The transactions still running that have taken a hub version: every `nextval` on the version sequence holds
+    /// a lock on it until its transaction ends, so these are exactly the writers a return bundle may have to wait
+    /// for, in this database only (a long transaction elsewhere on the server does not hold bundles back). The
+    /// view `pg_locks` is readable by every role.
+    static let versionWriters = """
+        writers AS (SELECT x.transactionid AS xid FROM pg_locks l \
+        JOIN pg_locks x ON x.virtualtransaction = l.virtualtransaction AND x.locktype = 'transactionid' \
+        AND x.mode = 'ExclusiveLock' AND x.granted \
+        WHERE l.locktype = 'relation' AND l.relation = 'sync_control.version_seq'::regclass \
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+        """
 
     /// The plan, taking the next return sequence now: a crash while writing leaves a gap the site reports.
     private func plan(for site: String, watermark: Int64) throws -> ReturnPlan {
