@@ -52,6 +52,28 @@ struct NodeConfiguration: Codable {
     static let fileName = "fieldsync.json"
 }
 
+extension NodeConfiguration {
+    /// Reads a configuration; fields with a default (format, version, keys, inbox, outbox) may be left out of a
+    /// hand-written file. `role` and `id` are required.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        role = try container.decode(Role.self, forKey: .role)
+        id = try container.decode(String.self, forKey: .id)
+        format = try container.decodeIfPresent(String.self, forKey: .format) ?? format
+        version = try container.decodeIfPresent(Int.self, forKey: .version) ?? version
+        keys = try container.decodeIfPresent(String.self, forKey: .keys) ?? keys
+        inbox = try container.decodeIfPresent(String.self, forKey: .inbox) ?? inbox
+        outbox = try container.decodeIfPresent(String.self, forKey: .outbox) ?? outbox
+        store = try container.decodeIfPresent(String.self, forKey: .store)
+        storePassword = try container.decodeIfPresent(String.self, forKey: .storePassword)
+        dataSchema = try container.decodeIfPresent(String.self, forKey: .dataSchema)
+        database = try container.decodeIfPresent(String.self, forKey: .database)
+        hub = try container.decodeIfPresent(String.self, forKey: .hub)
+        hubPublicKey = try container.decodeIfPresent(String.self, forKey: .hubPublicKey)
+        partSizeLimit = try container.decodeIfPresent(Int64.self, forKey: .partSizeLimit)
+    }
+}
+
 /// A node directory: its configuration, keys and bundle folders.
 struct NodeDirectory {
     let path: String
