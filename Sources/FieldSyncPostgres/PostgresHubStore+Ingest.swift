@@ -42,9 +42,14 @@ extension PostgresHubStore {
         var appliedThrough = Int64(site[2] ?? "0") ?? 0
         var report = IngestReport(
             status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
-        try checkNotRestored(
-            bundle, ackedReturn: Int64(site[3] ?? "0") ?? 0, ackedHubVersion: Int64(site[4] ?? "0") ?? 0,
-            lastSequence: lastSequence)
+        try bundle.checkFollows(
+            lastSequence: lastSequence, ackedReturn: Int64(site[3] ?? "0") ?? 0,
+            ackedHubVersion: Int64(site[4] ?? "0") ?? 0
+        ) {
+            try connection.scalar(
+                "SELECT bundle_id FROM sync_control.bundles WHERE client_id = $1 AND sequence = $2 AND direction = 'in'",
+                [bundle.site, String(bundle.sequence)])
+        }
         if bundle.sequence <= lastSequence {
             let seen =
                 try connection.scalar(
@@ -123,42 +128,15 @@ extension PostgresHubStore {
                 bundle.bundleID, bundle.site, String(bundle.sequence), String(report.applied),
                 String(report.conflicts), String(report.rejected),
             ])
-        var message =
-            "bundle \(bundle.bundleID) sequence \(bundle.sequence): \(report.applied) applied, "
-            + "\(report.unchanged) unchanged, \(report.conflicts) conflicts, \(report.rejected) rejected"
-        if let missed = report.missedSequences {
-            message += "; bundles \(missed.lowerBound)-\(missed.upperBound) never arrived"
-        }
         try log(
             site: bundle.site, operation: "ingest", rows: report.applied, milliseconds: elapsed(since: started),
-            status: report.rejected > 0 ? "partial" : "ok", message: message)
+            status: report.logStatus, message: report.logMessage)
         if report.conflicts > 0 {
             try log(
                 site: bundle.site, operation: "ingest", rows: report.conflicts, milliseconds: 0, status: "conflict",
                 message: "\(report.conflicts) conflicts in bundle \(bundle.bundleID)")
         }
         return report
-    }
-
-    /// Refuses a bundle from a site whose database went back in time (see the embedded store).
-    private func checkNotRestored(
-        _ bundle: IncomingBundle, ackedReturn: Int64, ackedHubVersion: Int64, lastSequence: UInt64
-    ) throws {
-        let restored = StoreError(
-            .invalidState,
-            "bundle \(bundle.sequence) from site '\(bundle.site)' does not follow what the hub has from that site: "
-                + "the site's database looks restored from an older copy. Nothing was applied. Give the restored "
-                + "site a new site id (see docs/sync.md, 'A site restored from a backup')", location: bundle.source)
-        if bundle.sequence <= lastSequence {
-            let other = try connection.scalar(
-                "SELECT bundle_id FROM sync_control.bundles WHERE client_id = $1 AND sequence = $2 AND direction = 'in'",
-                [bundle.site, String(bundle.sequence)])
-            if let other, other != bundle.bundleID { throw restored }
-            return
-        }
-        let claimedReturn = bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0
-        let claimedVersion = bundle.prerequisites[SyncProperty.hubVersion] ?? 0
-        if claimedReturn < ackedReturn || claimedVersion < ackedHubVersion { throw restored }
     }
 
     /// Applies the changes of one batch (``BatchIngest``); `rowByRow` writes each row under its own savepoint.

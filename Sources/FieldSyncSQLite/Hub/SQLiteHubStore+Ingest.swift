@@ -27,9 +27,14 @@ extension SQLiteHubStore {
             var appliedThrough = site[2].integerValue ?? 0
             var report = IngestReport(
                 status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
-            try checkNotRestored(
-                bundle, ackedReturn: site[3].integerValue ?? 0, ackedHubVersion: site[4].integerValue ?? 0,
-                lastSequence: lastSequence)
+            try bundle.checkFollows(
+                lastSequence: lastSequence, ackedReturn: site[3].integerValue ?? 0,
+                ackedHubVersion: site[4].integerValue ?? 0
+            ) {
+                try connection.scalar(
+                    "SELECT bundle_id FROM _fieldsync_bundles WHERE site_id = ? AND sequence = ? AND direction = 'in'",
+                    [.text(bundle.site), .integer(Int64(bundle.sequence))])?.textValue
+            }
             if bundle.sequence <= lastSequence {
                 let seen =
                     try connection.scalar(
@@ -92,15 +97,9 @@ extension SQLiteHubStore {
                     .integer(Int64(report.applied)), .integer(Int64(report.conflicts)),
                     .integer(Int64(report.rejected)), .text(nowText()),
                 ])
-            var message =
-                "bundle \(bundle.bundleID) sequence \(bundle.sequence): \(report.applied) applied, "
-                + "\(report.unchanged) unchanged, \(report.conflicts) conflicts, \(report.rejected) rejected"
-            if let missed = report.missedSequences {
-                message += "; bundles \(missed.lowerBound)-\(missed.upperBound) never arrived"
-            }
             try log(
                 site: bundle.site, operation: "ingest", rows: report.applied, milliseconds: elapsed(since: started),
-                status: report.rejected > 0 ? "partial" : "ok", message: message)
+                status: report.logStatus, message: report.logMessage)
             if report.conflicts > 0 {
                 try log(
                     site: bundle.site, operation: "ingest", rows: report.conflicts,
@@ -109,30 +108,6 @@ extension SQLiteHubStore {
             }
             return report
         }
-    }
-
-    /// Refuses a bundle from a site whose database went back in time (restored from an older copy): its bundle
-    /// reuses a sequence the hub applied with another bundle, or it claims less than the site acknowledged before.
-    /// Applying it would lose the changes made since the copy, silently.
-    private func checkNotRestored(
-        _ bundle: IncomingBundle, ackedReturn: Int64, ackedHubVersion: Int64,
-        lastSequence: UInt64
-    ) throws {
-        let restored = StoreError(
-            .invalidState,
-            "bundle \(bundle.sequence) from site '\(bundle.site)' does not follow what the hub has from that site: "
-                + "the site's database looks restored from an older copy. Nothing was applied. Give the restored "
-                + "site a new site id (see docs/sync.md, 'A site restored from a backup')", location: bundle.source)
-        if bundle.sequence <= lastSequence {
-            let other = try connection.scalar(
-                "SELECT bundle_id FROM _fieldsync_bundles WHERE site_id = ? AND sequence = ? AND direction = 'in'",
-                [.text(bundle.site), .integer(Int64(bundle.sequence))])?.textValue
-            if let other, other != bundle.bundleID { throw restored }
-            return
-        }
-        let claimedReturn = bundle.prerequisites[SyncProperty.acknowledgedReturn] ?? 0
-        let claimedVersion = bundle.prerequisites[SyncProperty.hubVersion] ?? 0
-        if claimedReturn < ackedReturn || claimedVersion < ackedHubVersion { throw restored }
     }
 
     /// Applies the changes of one batch (``BatchIngest``).
