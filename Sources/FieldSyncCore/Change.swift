@@ -24,10 +24,13 @@ public struct Change: Sendable, Hashable {
     public var changedColumns: ColumnSet?
     /// One value per column of the table's schema, in schema order.
     public var values: [Value]
+    /// When the change was made, by the origin's clock, as ISO 8601 UTC text (`2026-11-26T09:13:33.123Z`);
+    /// `nil` when unknown (bundles from before edit times were carried, rows present when tracking began).
+    public var changedAt: String?
 
     public init(
         operation: Operation, origin: String, originSequence: Int64, baseVersion: Int64 = 0,
-        version: Int64? = nil, changedColumns: ColumnSet? = nil, values: [Value]
+        version: Int64? = nil, changedColumns: ColumnSet? = nil, values: [Value], changedAt: String? = nil
     ) {
         self.operation = operation
         self.origin = origin
@@ -36,6 +39,7 @@ public struct Change: Sendable, Hashable {
         self.version = version
         self.changedColumns = changedColumns
         self.values = values
+        self.changedAt = changedAt
     }
 }
 

@@ -8,12 +8,16 @@ public struct HubRowState: Sendable {
     public var origin: String?
     /// Whether the row is a tombstone.
     public var deleted: Bool
+    /// When the row's current values were made, on the hub's clock (seconds since 1970): `sync_modified_at`, which
+    /// for a row from a site holds the site's edit time as ``SiteClock`` corrected it. `nil` if unknown.
+    public var modifiedAt: Double?
 
-    public init(values: [Value], version: Int64, origin: String?, deleted: Bool) {
+    public init(values: [Value], version: Int64, origin: String?, deleted: Bool, modifiedAt: Double? = nil) {
         self.values = values
         self.version = version
         self.origin = origin
         self.deleted = deleted
+        self.modifiedAt = modifiedAt
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A batch of changes to one table, read from an incoming bundle.
 public protocol ChangeBatchSource {
     /// The sender's schema of the table.
@@ -16,12 +18,18 @@ public struct IncomingBundle {
     public var properties: [String: String]
     /// The file the bundle came from, for messages and the log.
     public var source: String
+    /// When the site wrote the bundle, by the site's clock (the header's `created`).
+    public var created: String
+    /// When the hub received the bundle, on the hub's clock (seconds since 1970).
+    public var received: Double
     /// The next batch, or `nil` once every batch has been read and the bundle's index checked.
     public var nextBatch: () throws -> (any ChangeBatchSource)?
 
     public init(
         bundleID: String, site: String, sequence: UInt64, prerequisites: [String: Int64],
-        properties: [String: String], source: String, nextBatch: @escaping () throws -> (any ChangeBatchSource)?
+        properties: [String: String], source: String, created: String = "",
+        received: Double = Date().timeIntervalSince1970,
+        nextBatch: @escaping () throws -> (any ChangeBatchSource)?
     ) {
         self.bundleID = bundleID
         self.site = site
@@ -29,6 +37,8 @@ public struct IncomingBundle {
         self.prerequisites = prerequisites
         self.properties = properties
         self.source = source
+        self.created = created
+        self.received = received
         self.nextBatch = nextBatch
     }
 }
@@ -55,7 +65,11 @@ public struct IngestReport: Sendable, Codable {
     /// Changes applied from an earlier bundle.
     public var alreadyApplied = 0
     public var conflicts = 0
+    /// Conflicts waiting for a person (manual rules); counted in ``conflicts`` too.
+    public var pendingConflicts = 0
     public var rejected = 0
+    /// Seconds the site's clock was found off and corrected by (``SiteClock``); `nil` when within tolerance.
+    public var clockOffset: Double?
 
     public init(status: Status, site: String, bundleID: String, sequence: UInt64) {
         self.status = status
@@ -158,4 +172,30 @@ public protocol HubStore: AnyObject {
     func streamReturn(_ plan: ReturnPlan, into emit: (Change, String) throws -> Void) throws -> Int
     /// Records that the return bundle for `plan` was written.
     func recordReturn(_ plan: ReturnPlan, bundleID: String, rows: Int) throws
+
+    // MARK: Conflict rules, conflicts, set-aside rows, notifications
+
+    /// The rule of every synced table (the default for a table nobody set one for), in table order.
+    func conflictRules() throws -> [ConflictRule]
+    /// Sets a table's rule, checked against its schema; applies to bundles ingested from now on.
+    func setConflictRule(_ rule: ConflictRule) throws
+    /// Recorded conflicts, oldest first.
+    func conflicts(_ filter: ConflictFilter) throws -> [ConflictRecord]
+    /// One conflict with the hub's current row; throws `notFound` for an unknown id.
+    func conflict(id: Int64) throws -> ConflictRecord
+    /// Decides a pending conflict: writes the decided row as a change made at the hub (every site in scope
+    /// receives it), marks the conflict resolved and its notification resolved, and queues the outcome for the
+    /// site that sent the change. Throws `invalidState` if the conflict is not pending.
+    @discardableResult
+    func resolveConflict(_ resolution: ConflictResolution) throws -> ConflictRecord
+    /// Rows set aside (by default only those still waiting), oldest first.
+    func rejectedRows(site: String?, table: String?, includeApplied: Bool) throws -> [RejectedRecord]
+    /// Applies a set-aside row again, judged like a new arrival (conflicts settled by the table's rule); on
+    /// success the row is written as a change made at the hub.
+    func retryRejected(id: Int64) throws -> RetryResult
+    /// Notifications due for delivery at `now` (seconds since 1970): not yet sent, and past their retry time.
+    func dueNotifications(now: Double, limit: Int) throws -> [ConflictNotification]
+    /// Records a delivery attempt: sent (`error == nil`) or failed, to be tried again after
+    /// ``ConflictNotification/retryDelay(afterAttempts:)``.
+    func recordDelivery(of notification: Int64, error: String?, now: Double) throws
 }

@@ -25,8 +25,18 @@ public enum SyncProperty {
 /// applied. Travels back to the site in a return bundle.
 public struct RowOutcome: Sendable, Codable, Hashable {
     public enum Kind: String, Sendable, Codable {
-        /// A conflict: the hub kept its own row; the site's version is recorded at the hub.
+        /// A conflict: the hub kept its own row; the site's version is recorded at the hub. The hub's row comes
+        /// with it.
         case conflictHubKept = "conflict_hub_kept"
+        /// A conflict the site's version won (client_wins, last_write_wins); nothing to correct.
+        case conflictSiteApplied = "conflict_site_applied"
+        /// A conflict settled by combining columns of both sides; the merged row comes with it.
+        case conflictMerged = "conflict_merged"
+        /// A conflict waiting for a person at the hub; the site keeps its version until it is decided.
+        case conflictPending = "conflict_pending"
+        /// A person decided a conflict; the decided row comes with it, and the site takes it even over a newer
+        /// local edit, which it then makes again on top of the decided row (``RowOutcome/values``).
+        case resolved
         /// The row could not be applied (a constraint at the hub); the reason says why. The hub's own state of the
         /// row comes with it, so the site comes back in step; the site keeps its version in its outcomes.
         case rejected
@@ -46,17 +56,32 @@ public struct RowOutcome: Sendable, Codable, Hashable {
     /// The hub's id for the conflict or rejection, for `fieldsync conflicts show`.
     public var id: Int64
     public var reason: String
+    /// For ``Kind/resolved``: the site's version as the hub recorded it, a JSON object of column name to value
+    /// (``Value/jsonText``). A column whose local value differs from it was edited again at the site since.
+    public var values: String?
 
-    public init(kind: Kind, table: String, key: String, originSequence: Int64, id: Int64, reason: String) {
+    public init(
+        kind: Kind, table: String, key: String, originSequence: Int64, id: Int64, reason: String,
+        values: String? = nil
+    ) {
         self.kind = kind
         self.table = table
         self.key = key
         self.originSequence = originSequence
         self.id = id
         self.reason = reason
+        self.values = values
+    }
+
+    /// Whether the hub's current row travels with the outcome, so the site comes back in step.
+    public var carriesHubRow: Bool {
+        switch kind {
+        case .conflictHubKept, .conflictMerged, .rejected, .resend, .resolved: true
+        case .conflictSiteApplied, .conflictPending, .rejectedKept: false
+        }
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, table, key, originSequence = "origin_seq", id, reason
+        case kind, table, key, originSequence = "origin_seq", id, reason, values
     }
 }

@@ -50,7 +50,7 @@ public final class HubEngine {
             IncomingBundle(
                 bundleID: header.bundleID, site: header.sender, sequence: header.sequence,
                 prerequisites: header.prerequisites, properties: contents.manifest.properties,
-                source: reader.partPaths[0], nextBatch: { try contents.nextBatch() }))
+                source: reader.partPaths[0], created: header.created, nextBatch: { try contents.nextBatch() }))
         logger.info(
             "bundle ingested",
             metadata: [

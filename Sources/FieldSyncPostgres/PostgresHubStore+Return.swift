@@ -201,7 +201,8 @@ extension PostgresHubStore {
                 let table =
                     switch outcome.kind {
                     case .rejected, .rejectedKept: "sync_control.rejected_rows"
-                    case .conflictHubKept: "sync_control.conflicts"
+                    case .conflictHubKept, .conflictSiteApplied, .conflictMerged, .conflictPending, .resolved:
+                        "sync_control.conflicts"
                     case .resend: "sync_control.resend_rows"
                     }
                 try connection.run(

@@ -151,7 +151,8 @@ extension SQLiteHubStore {
                 let table =
                     switch outcome.kind {
                     case .rejected, .rejectedKept: "_fieldsync_rejected"
-                    case .conflictHubKept: "_fieldsync_conflicts"
+                    case .conflictHubKept, .conflictSiteApplied, .conflictMerged, .conflictPending, .resolved:
+                        "_fieldsync_conflicts"
                     case .resend: "_fieldsync_resend"
                     }
                 try connection.run(
