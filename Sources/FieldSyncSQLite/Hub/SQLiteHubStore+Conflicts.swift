@@ -30,7 +30,8 @@ extension SQLiteHubStore {
     public func setConflictRule(_ rule: ConflictRule) throws {
         try connection.withTransaction {
             guard let schema = try tables().first(where: { $0.name == rule.table }) else {
-                throw StoreError(.notFound, "table '\(rule.table)' is not synced by this hub", location: connection.path)
+                throw StoreError(
+                    .notFound, "table '\(rule.table)' is not synced by this hub", location: connection.path)
             }
             let rule = try rule.validated(against: schema)
             try connection.run(
@@ -119,8 +120,10 @@ extension SQLiteHubStore {
         try connection.query(
             "SELECT \(Self.conflictColumns) FROM _fieldsync_conflicts WHERE (?1 IS NULL OR site_id = ?1) "
                 + "AND (?2 IS NULL OR tbl = ?2) AND (?3 = 0 OR decision = 'pending') ORDER BY id",
-            [filter.site.map(Value.text) ?? .null, filter.table.map(Value.text) ?? .null,
-                .integer(filter.pendingOnly ? 1 : 0)]
+            [
+                filter.site.map(Value.text) ?? .null, filter.table.map(Value.text) ?? .null,
+                .integer(filter.pendingOnly ? 1 : 0),
+            ]
         ).map(Self.conflictRecord(from:))
     }
 
@@ -201,7 +204,8 @@ extension SQLiteHubStore {
                     throw StoreError(.schema, "table '\(schema.name)' has no column '\(name)'")
                 }
                 guard !schema.primaryKey.contains(name) else {
-                    throw StoreError(.schema, "'\(name)' is part of the primary key of '\(schema.name)' and cannot be set")
+                    throw StoreError(
+                        .schema, "'\(name)' is part of the primary key of '\(schema.name)' and cannot be set")
                 }
                 guard !decided.deleted else {
                     throw StoreError(
@@ -260,7 +264,9 @@ extension SQLiteHubStore {
             return (values, current?.deleted ?? true)
         case .merged:
             let deleted = current?.deleted ?? true
-            guard !deleted, record.incomingOperation != .delete, let base = record.base else { return (values, deleted) }
+            guard !deleted, record.incomingOperation != .delete, let base = record.base else {
+                return (values, deleted)
+            }
             // The site's changes to columns the hub has not changed since the row the site started from.
             for (index, position) in positions.enumerated() {
                 guard let position, !schema.primaryKey.contains(schema.columns[position].name) else { continue }
@@ -286,7 +292,8 @@ extension SQLiteHubStore {
                 "INSERT INTO \(table) (\(SQLText.columnList(schema))) VALUES (\(placeholders))", row.values)
             return
         }
-        let same = current.deleted == row.deleted && zip(current.values, row.values).allSatisfy { $0.isSameValue(as: $1) }
+        let same =
+            current.deleted == row.deleted && zip(current.values, row.values).allSatisfy { $0.isSameValue(as: $1) }
         if same { return }
         let keyIndexes = schema.primaryKeyIndexes
         let others = schema.columns.indices.filter { !keyIndexes.contains($0) }

@@ -102,8 +102,8 @@ extension SQLiteHubStore {
                 default: "decided at the hub: a merged row"
                 }
             if let row = RowJSON.decode(incoming) {
-                values = "{" + row.values.map { "\(Value.jsonString($0.name)):\($0.value.jsonText)" }
-                    .joined(separator: ",") + "}"
+                let members = row.values.map { "\(Value.jsonString($0.name)):\($0.value.jsonText)" }
+                values = "{" + members.joined(separator: ",") + "}"
             }
         }
         return RowOutcome(
@@ -208,7 +208,11 @@ extension SQLiteHubStore {
             try connection.run(
                 "INSERT INTO _fieldsync_bundles (bundle_id, site_id, sequence, direction, status, rows, at) "
                     + "VALUES (?, ?, ?, 'out', 'written', ?, ?)",
-                [.text(bundleID), .text(plan.site), sequence, .integer(Int64(rows)), .text(nowText())])
+                // Milliseconds: a site's next bundle cannot have been written before this, which bounds its clock.
+                [
+                    .text(bundleID), .text(plan.site), sequence, .integer(Int64(rows)),
+                    .text(HubTime.format(Date().timeIntervalSince1970)),
+                ])
             try log(
                 site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
                 message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
