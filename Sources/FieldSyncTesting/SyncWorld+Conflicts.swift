@@ -72,9 +72,4 @@ extension SyncWorld {
             $0.first?.textValue
         }
     }
-
-    /// Stand-in until sites can run on a shifted clock (`SyncWorld+Clock.swift`): fails the scenario that needs it.
-    public func setSiteClock(_ site: String, offset: Double) throws {
-        throw WorldError(message: "sites cannot run on a shifted clock yet (site '\(site)', offset \(offset) s)")
-    }
 }

@@ -257,7 +257,7 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
             let ahead = self == .siteClockAheadIsCorrected
             let tenYears = 10 * 365.25 * 86_400
             let world = try Self.world(kind, rule: .lastWriteWins, rows: 2)
-            try world.setSiteClock("site-a", offset: ahead ? tenYears : -tenYears)
+            world.setSiteClock("site-a", offset: ahead ? tenYears : -tenYears)
             // p1: the site edits first, the hub later, and only the site's clock says otherwise (ahead).
             try world.siteSQL("site-a", "UPDATE people SET age = 35 WHERE id = 'p1'")
             Self.pause()
