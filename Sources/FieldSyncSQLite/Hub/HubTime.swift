@@ -1,8 +1,10 @@
-/// Hub-clock times as ISO 8601 UTC text with milliseconds (`2026-11-26T09:13:33.123Z`, the form of
-/// ``SiteClock/format(_:)``), written without a date formatter: ingest stamps every row it writes with one.
+/// Hub-clock times as ISO 8601 UTC text, written without a date formatter: ingest stamps every row it writes
+/// with one.
 enum HubTime {
-    static func format(_ time: Double) -> String {
-        let milliseconds = Int64((time * 1000).rounded())
+    /// `2026-11-26T09:13:33.123Z` (the form of ``SiteClock/format(_:)``), or with `wholeSeconds`
+    /// `2026-11-26T09:13:33Z`, the time cut down to its second.
+    static func format(_ time: Double, wholeSeconds: Bool = false) -> String {
+        let milliseconds = wholeSeconds ? Int64(time.rounded(.down)) * 1000 : Int64((time * 1000).rounded())
         var days = milliseconds / 86_400_000
         var rest = milliseconds % 86_400_000
         if rest < 0 {
@@ -40,8 +42,10 @@ enum HubTime {
         digits(rest / 60_000 % 60, 2)
         bytes.append(0x3a)
         digits(rest / 1000 % 60, 2)
-        bytes.append(0x2e)
-        digits(rest % 1000, 3)
+        if !wholeSeconds {
+            bytes.append(0x2e)
+            digits(rest % 1000, 3)
+        }
         bytes.append(0x5a)
         return String(decoding: bytes, as: UTF8.self)
     }

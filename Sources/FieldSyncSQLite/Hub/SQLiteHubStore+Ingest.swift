@@ -6,8 +6,10 @@ extension SQLiteHubStore {
     ///
     /// A bundle whose sequence is not newer than the last one applied from the site changes nothing and is reported
     /// as already applied or superseded; a gap in sequences is reported (nothing is lost: bundles are cumulative).
-    /// Each change is judged against the hub's row: applied, unchanged, or a conflict, in which case the hub keeps
-    /// its row and records both versions. A change that breaks a constraint is set aside with its reason and the
+    /// Each change is judged against the hub's row: applied, unchanged, or a conflict, which the table's rule
+    /// (read once per batch) settles and which is recorded with both versions. Rows written from the bundle carry
+    /// the sending site as origin and their edit time, corrected when the bundle shows the site's clock is off
+    /// (a `clock_skew` line in the log). A change that breaks a constraint is set aside with its reason and the
     /// rest of the bundle applies.
     public func ingest(_ bundle: IncomingBundle) throws -> IngestReport {
         let started = DispatchTime.now()
@@ -300,9 +302,9 @@ final class HubTableApplier {
     private let tombstone: SQLiteStatement
     private let versions: VersionAllocator
     private let clock: SiteClock
-    /// The last edit time written, and its text: rows of one bundle mostly share their edit times.
-    private var lastTime = Double.nan
-    private var lastTimeText = ""
+    /// The second of the last edit time written, and its text: rows of one bundle mostly share it.
+    private var lastSecond = Double.nan
+    private var lastSecondText = ""
 
     init(
         incoming: TableSchema, hub: TableSchema?, connection: SQLiteConnection, versions: VersionAllocator,
@@ -435,14 +437,18 @@ final class HubTableApplier {
         return row.last?.integerValue == 1 ? nil : Array(row.dropLast())
     }
 
-    /// Writes the row (or its tombstone), stamped with the next hub version, the origin and the edit time.
+    /// Writes the row (or its tombstone), stamped with the next hub version, the origin and the edit time (to the
+    /// second).
     private func write(_ change: Change, key: [Value], editTime: Double) throws {
-        if editTime != lastTime {
-            lastTime = editTime
-            lastTimeText = HubTime.format(editTime)
+        // Whole seconds, as the stamps of earlier releases: sub-second order means nothing between clocks that
+        // may be minutes apart uncorrected, and the shorter text keeps as many rows in each page as before.
+        let second = editTime.rounded(.down)
+        if second != lastSecond {
+            lastSecond = second
+            lastSecondText = HubTime.format(second, wholeSeconds: true)
         }
         let stamp: [Value] = [
-            .integer(versions.next()), .text(lastTimeText), versions.origin.map(Value.text) ?? .null,
+            .integer(versions.next()), .text(lastSecondText), versions.origin.map(Value.text) ?? .null,
         ]
         if change.operation == .delete {
             try tombstone.bind(key + stamp)
