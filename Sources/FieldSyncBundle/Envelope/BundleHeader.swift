@@ -35,7 +35,8 @@ public struct BundleHeader: Sendable, Codable, Equatable {
     /// Positions this bundle builds on, by name (for example `acknowledged`, the last sequence the sender has
     /// applied from the recipient). Documented in `docs/bundle-format.md`.
     public var prerequisites: [String: Int64]
-    /// When the sender wrote the bundle, by its own clock (RFC 3339, UTC). Informational only: clocks lie.
+    /// When the sender wrote the bundle, by its own clock (RFC 3339, UTC). Clocks lie: never order bundles by
+    /// it. The hub uses it only to estimate how far a site's clock is off, to correct the site's edit times.
     public var created: String
     /// Plaintext bytes per secretstream chunk (the last chunk may be shorter).
     public var chunkSize: Int
@@ -53,9 +54,10 @@ public struct BundleHeader: Sendable, Codable, Equatable {
     /// The format version this FieldSync writes; it reads this and older.
     public static let currentVersion = 1
     /// Capabilities this FieldSync understands.
-    public static let knownCapabilities: Set<String> = ["payload-tar-zstd", "batch-copy-text-1"]
-    /// Capabilities every bundle written by this FieldSync requires.
-    public static let writtenCapabilities = ["payload-tar-zstd", "batch-copy-text-1"]
+    public static let knownCapabilities: Set<String> = ["payload-tar-zstd", "batch-copy-text-1", "batch-changed-at"]
+    /// Capabilities every bundle written by this FieldSync requires. `batch-changed-at`: batch lines carry the
+    /// seventh change column `changed_at`, which a reader that knows only six would misread.
+    public static let writtenCapabilities = ["payload-tar-zstd", "batch-copy-text-1", "batch-changed-at"]
 }
 
 /// The signed trailer at the end of each part file: which part it is, and digests of the ciphertext.
