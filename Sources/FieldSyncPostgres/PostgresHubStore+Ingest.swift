@@ -274,7 +274,8 @@ extension PostgresHubStore {
         let hubColumns = schema.columns.map { "t.\(Identifier.quoted($0.name))" }.joined(separator: ", ")
         let fetched = try connection.query(
             "SELECT s.fieldsync_ord, \(hubColumns), t.sync_version, t.sync_origin_client, t.sync_deleted, "
-                + "extract(epoch FROM t.sync_modified_at) FROM \(staging) s JOIN \(table) t USING (\(keys)) ORDER BY s.fieldsync_ord FOR UPDATE OF t")
+                + "extract(epoch FROM t.sync_modified_at) FROM \(staging) s JOIN \(table) t USING (\(keys)) "
+                + "ORDER BY s.fieldsync_ord FOR UPDATE OF t")
         var hubRows: [Int: HubRowState] = [:]
         hubRows.reserveCapacity(fetched.rows.count)
         for row in fetched.rows {

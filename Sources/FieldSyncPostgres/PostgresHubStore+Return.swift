@@ -143,7 +143,8 @@ extension PostgresHubStore {
     /// The `values` member of a stored row (``RowJSON``), as a JSON object of column name to value.
     static func valuesObject(_ text: String?) -> String? {
         guard let decoded = text.flatMap(RowJSON.decode) else { return nil }
-        return "{" + decoded.values.map { "\(Value.jsonString($0.name)):\($0.value.jsonText)" }
+        return "{"
+            + decoded.values.map { "\(Value.jsonString($0.name)):\($0.value.jsonText)" }
             .joined(separator: ",") + "}"
     }
 
