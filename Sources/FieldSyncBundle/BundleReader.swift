@@ -107,6 +107,8 @@ public struct ChangeBatch: Sendable {
     /// The encoded bytes; the reader reuses the storage for a later batch once no batch refers to it.
     let storage: BatchStorage
     let source: String
+    /// The length of the manifest's `change_columns`: 7, or 6 in bundles without edit times.
+    let changeColumnCount: Int
 
     /// Uncompressed size of the batch.
     public var byteCount: Int { storage.count }
@@ -117,7 +119,8 @@ public struct ChangeBatch: Sendable {
     /// - Throws: ``BundleError`` with `.malformedBatch` naming the line and column, or whatever `body` throws.
     @discardableResult
     public func forEach(_ body: (Change) throws -> Void) throws -> Int {
-        try CopyTextDecoder(schema: schema, source: "\(source) \(entry)").forEach(in: storage.bytes, body)
+        try CopyTextDecoder(schema: schema, source: "\(source) \(entry)", changeColumnCount: changeColumnCount)
+            .forEach(in: storage.bytes, body)
     }
 
     /// All changes of the batch.

@@ -39,12 +39,15 @@ public final class BundleWriter {
         public var compressionLevel: Int
         /// zstd worker threads; 1 compresses on the calling thread. Default 1.
         public var compressionThreads: Int
+        /// The time the header's `created` states; default `nil`, the sender's clock now. Tests set it to write
+        /// a bundle as a node whose clock is wrong would.
+        public var created: Date?
 
         public init(
             kind: BundleKind, sequence: UInt64, prerequisites: [String: Int64] = [:],
             properties: [String: String] = [:], directory: String, baseName: String? = nil,
             partSizeLimit: Int64 = 4_000_000_000, batchSize: Int = 8 << 20, chunkSize: Int = 64 << 10,
-            compressionLevel: Int = 3, compressionThreads: Int = 1
+            compressionLevel: Int = 3, compressionThreads: Int = 1, created: Date? = nil
         ) {
             self.kind = kind
             self.sequence = sequence
@@ -57,6 +60,7 @@ public final class BundleWriter {
             self.chunkSize = chunkSize
             self.compressionLevel = compressionLevel
             self.compressionThreads = compressionThreads
+            self.created = created
         }
     }
 
@@ -101,7 +105,8 @@ public final class BundleWriter {
             prerequisites: configuration.prerequisites,
             configuration: .init(
                 directory: configuration.directory, baseName: baseName,
-                partSizeLimit: configuration.partSizeLimit, chunkSize: configuration.chunkSize))
+                partSizeLimit: configuration.partSizeLimit, chunkSize: configuration.chunkSize,
+                created: configuration.created))
         manifest = BundleManifest(
             format: BundleManifest.formatName, version: 1, bundleID: envelope.header.bundleID,
             kind: configuration.kind, sender: sender.id, recipient: recipient.id,

@@ -67,10 +67,17 @@ final class PayloadReader {
                 "the encrypted manifest does not match the signed header (bundle id, kind or "
                     + "recipient); refusing it", path: name)
         }
-        guard manifest.encoding == BundleManifest.encodingName,
-            manifest.changeColumns == BundleManifest.changeColumnNames
-        else {
+        guard manifest.encoding == BundleManifest.encodingName else {
             throw BundleError(.malformedManifest, "unknown batch encoding '\(manifest.encoding)'", path: name)
+        }
+        guard
+            manifest.changeColumns == BundleManifest.changeColumnNames
+                || manifest.changeColumns == BundleManifest.legacyChangeColumnNames
+        else {
+            throw BundleError(
+                .malformedManifest,
+                "the manifest's change_columns are not ones this FieldSync reads (expected "
+                    + "\(BundleManifest.changeColumnNames.joined(separator: ", ")))", path: name)
         }
         guard Set(manifest.tables.map(\.name)).count == manifest.tables.count else {
             throw BundleError(.malformedManifest, "the manifest lists a table twice", path: name)
@@ -108,7 +115,10 @@ final class PayloadReader {
         // Every line ends in a newline and escapes any newline inside a value, so lines are rows.
         let rows = CopyTextDecoder.lineCount(storage.bytes)
         seen.append(BatchInfo(entry: entry.path, table: tableName, rows: rows, bytes: storage.count))
-        return .batch(ChangeBatch(schema: schema, entry: entry.path, storage: storage, source: name))
+        return .batch(
+            ChangeBatch(
+                schema: schema, entry: entry.path, storage: storage, source: name,
+                changeColumnCount: manifest.changeColumns.count))
     }
 
     private func finishIndex(_ entry: ArchiveReader.Entry) throws -> BatchIndex {

@@ -9,6 +9,9 @@ public final class SiteEngine {
     private let keys: NodeKeys
     private let hub: PublicIdentity
     private let logger: Logger
+    /// Seconds by which exports pretend the site's clock is off: added to every edit time and to each bundle's
+    /// `created`. For tests of the hub's clock correction; default 0, and nothing else should change it.
+    public var clockOffset: Double = 0
 
     public init(store: SiteStore, keys: NodeKeys, hub: PublicIdentity, logger: Logger = Logger(label: "fieldsync.site"))
         throws
@@ -24,7 +27,7 @@ public final class SiteEngine {
 
     /// Writes a delta bundle with every change the hub has not acknowledged.
     public func export(template: BundleWriter.Configuration) throws -> SiteExport {
-        try store.exportBundle(keys: keys, hub: hub, template: template)
+        try store.exportBundle(keys: keys, hub: hub, template: template, clockOffset: clockOffset)
     }
 
     /// Verifies a return bundle against the hub's key and applies it.

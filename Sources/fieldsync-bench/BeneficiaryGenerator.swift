@@ -60,7 +60,8 @@ struct BeneficiaryGenerator {
         let update = random.oneIn(7)
         return Change(
             operation: update ? .update : .insert, origin: Self.origin, originSequence: Int64(index + 1),
-            baseVersion: update ? Int64(1 + random.below(50_000)) : 0, values: values)
+            baseVersion: update ? Int64(1 + random.below(50_000)) : 0, values: values,
+            changedAt: Self.editTime(secondsSinceEpoch: registered, milliseconds: index % 1000))
     }
 
     // MARK: - Columns
@@ -105,6 +106,16 @@ struct BeneficiaryGenerator {
             + "\(twoDigits(secondOfDay / 60 % 60)):\(twoDigits(secondOfDay % 60))\(sign)\(twoDigits(offset / 60))"
         if offset % 60 != 0 { text += ":\(twoDigits(offset % 60))" }
         return text
+    }
+
+    /// An edit time as a site's capture records it: `2024-03-14T06:26:53.123Z`.
+    static func editTime(secondsSinceEpoch seconds: Int64, milliseconds: Int) -> String {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let (year, month, day) = civil(days)
+        let millis = String(milliseconds + 1000).dropFirst()
+        return "\(year)-\(twoDigits(month))-\(twoDigits(day))T\(twoDigits(secondOfDay / 3600)):"
+            + "\(twoDigits(secondOfDay / 60 % 60)):\(twoDigits(secondOfDay % 60)).\(millis)Z"
     }
 
     private static func civil(_ days: Int64) -> (year: Int64, month: Int, day: Int) {

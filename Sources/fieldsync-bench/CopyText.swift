@@ -2,8 +2,9 @@ import FieldSyncCore
 
 /// The benchmark's own copy of the batch line format (`copy-text-1`), for the reference pipeline.
 ///
-/// The library's encoder is internal, so the limit measurement needs the same bytes made here: six change columns
-/// (`op`, `version`, `origin`, `origin_seq`, `base_version`, `changed`) then the table's columns, tab-separated,
+/// The library's encoder is internal, so the limit measurement needs the same bytes made here: seven change columns
+/// (`op`, `version`, `origin`, `origin_seq`, `base_version`, `changed`, `changed_at`) then the table's columns,
+/// tab-separated,
 /// `\N` for NULL, COPY escapes for backslash, tab, newline, carriage return and NUL. Only the value kinds the
 /// `beneficiaries` table uses are supported. The run checks that the byte total equals the bundle's batch index.
 enum CopyText {
@@ -23,6 +24,8 @@ enum CopyText {
         appendInteger(change.baseVersion, to: &out)
         out.append(tab)
         appendNull(to: &out)
+        out.append(tab)
+        if let changedAt = change.changedAt { appendEscaped(changedAt, to: &out) } else { appendNull(to: &out) }
         for value in change.values {
             out.append(tab)
             switch value {

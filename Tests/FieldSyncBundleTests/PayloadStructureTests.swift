@@ -158,15 +158,16 @@ import Testing
     }
 
     @Test(arguments: [
-        ("too few fields", "I\t\\N\tsite-a\t1\t0\t\\N\t1\n"),
-        ("too many fields", "I\t\\N\tsite-a\t1\t0\t\\N\t1\tx\ty\n"),
-        ("unknown operation", "X\t\\N\tsite-a\t1\t0\t\\N\t1\tx\n"),
-        ("integer overflow", "I\t\\N\tsite-a\t1\t0\t\\N\t9223372036854775808\tx\n"),
-        ("invalid origin", "I\t\\N\t../etc\t1\t0\t\\N\t1\tx\n"),
-        ("invalid escape", "I\t\\N\tsite-a\t1\t0\t\\N\t1\tbad \\q escape\n"),
-        ("invalid UTF-8 via octal escape", "I\t\\N\tsite-a\t1\t0\t\\N\t1\t\\377\\376\n"),
-        ("changed column out of range", "I\t\\N\tsite-a\t1\t0\tff\t1\tx\n"),
-        ("no final newline", "I\t\\N\tsite-a\t1\t0\t\\N\t1\tx"),
+        ("too few fields", "I\t\\N\tsite-a\t1\t0\t\\N\t\\N\t1\n"),
+        ("too many fields", "I\t\\N\tsite-a\t1\t0\t\\N\t\\N\t1\tx\ty\n"),
+        ("unknown operation", "X\t\\N\tsite-a\t1\t0\t\\N\t\\N\t1\tx\n"),
+        ("integer overflow", "I\t\\N\tsite-a\t1\t0\t\\N\t\\N\t9223372036854775808\tx\n"),
+        ("invalid origin", "I\t\\N\t../etc\t1\t0\t\\N\t\\N\t1\tx\n"),
+        ("invalid escape", "I\t\\N\tsite-a\t1\t0\t\\N\t\\N\t1\tbad \\q escape\n"),
+        ("invalid UTF-8 via octal escape", "I\t\\N\tsite-a\t1\t0\t\\N\t\\N\t1\t\\377\\376\n"),
+        ("changed column out of range", "I\t\\N\tsite-a\t1\t0\tff\t\\N\t1\tx\n"),
+        ("invalid changed_at escape", "I\t\\N\tsite-a\t1\t0\t\\N\t2026-\\q\t1\tx\n"),
+        ("no final newline", "I\t\\N\tsite-a\t1\t0\t\\N\t\\N\t1\tx"),
     ])
     func aBatchThatDoesNotDecodeIsRefused(_ what: String, _ line: String) throws {
         let bytes = Array(line.utf8)

@@ -19,11 +19,14 @@ struct CopyTextDecoder {
     private let types: [ColumnType]
     /// Which columns hold text, decided once instead of per value.
     private let isTextual: [Bool]
-    static let changeColumnCount = 6
+    /// How many change columns precede the table's: 7, or 6 in bundles written before `changed_at` travelled.
+    let changeColumnCount: Int
 
-    init(schema: TableSchema, source: String) {
+    /// - Parameter changeColumnCount: the length of the manifest's `change_columns`, 7 or 6.
+    init(schema: TableSchema, source: String, changeColumnCount: Int = 7) {
         self.schema = schema
         self.source = source
+        self.changeColumnCount = changeColumnCount
         types = schema.columns.map(\.type)
         isTextual = types.map(Self.decodesAsText)
     }
@@ -43,7 +46,7 @@ struct CopyTextDecoder {
     @discardableResult
     func forEach(in buffer: UnsafeBufferPointer<UInt8>, _ body: (Change) throws -> Void) throws -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        let fieldCount = types.count + Self.changeColumnCount
+        let fieldCount = types.count + changeColumnCount
         // Field i of the current line is base[bounds[2 * i] ..< bounds[2 * i + 1]]; one allocation per batch.
         let bounds = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * fieldCount)
         defer { bounds.deallocate() }
@@ -133,10 +136,17 @@ struct CopyTextDecoder {
             }
             changed = set
         }
+        var changedAt: String?
+        if changeColumnCount > 6, !Self.isNull(fields[6]) {
+            guard let text = Self.unescape(fields[6], scratch: &state.scratch) else {
+                throw malformed(line: line, "has an invalid changed_at")
+            }
+            changedAt = text
+        }
         var values: [Value] = []
         values.reserveCapacity(types.count)
         for column in 0..<types.count {
-            let raw = fields[column + Self.changeColumnCount]
+            let raw = fields[column + changeColumnCount]
             let value: Value?
             if Self.isNull(raw) {
                 value = .null
@@ -153,7 +163,7 @@ struct CopyTextDecoder {
         }
         return Change(
             operation: operation, origin: origin, originSequence: originSequence, baseVersion: baseVersion,
-            version: version, changedColumns: changed, values: values)
+            version: version, changedColumns: changed, values: values, changedAt: changedAt)
     }
 
     private func decodeOrigin(_ raw: UnsafeBufferPointer<UInt8>, line: Int, state: inout LineState) throws -> String {

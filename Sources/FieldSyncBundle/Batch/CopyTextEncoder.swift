@@ -2,9 +2,9 @@ import FieldSyncCore
 
 /// Encodes changes as lines of PostgreSQL `COPY` text format, appended to a byte buffer.
 ///
-/// Each line holds six change columns (`op`, `version`, `origin`, `origin_seq`, `base_version`, `changed`)
-/// followed by the table's columns in schema order: tab-separated, `\N` for NULL, backslash escapes for
-/// backslash, tab, newline, carriage return and NUL. See `docs/bundle-format.md`.
+/// Each line holds seven change columns (`op`, `version`, `origin`, `origin_seq`, `base_version`, `changed`,
+/// `changed_at`) followed by the table's columns in schema order: tab-separated, `\N` for NULL, backslash escapes
+/// for backslash, tab, newline, carriage return and NUL. See `docs/bundle-format.md`.
 struct CopyTextEncoder {
     let schema: TableSchema
     private let types: [ColumnType]
@@ -58,6 +58,12 @@ struct CopyTextEncoder {
         out.append(Self.tab)
         if let changed = change.changedColumns {
             Self.appendColumnSet(changed, to: &out)
+        } else {
+            Self.appendNull(to: &out)
+        }
+        out.append(Self.tab)
+        if let changedAt = change.changedAt {
+            Self.appendEscaped(changedAt, to: &out)
         } else {
             Self.appendNull(to: &out)
         }

@@ -13,7 +13,9 @@ public struct BundleManifest: Sendable, Codable, Equatable {
     public var recipient: String
     /// How batches are encoded: `copy-text-1`.
     public var encoding: String
-    /// The names of the six change columns that precede the table's columns on every batch line.
+    /// The names of the change columns that precede the table's columns on every batch line: the seven of
+    /// ``changeColumnNames`` (this FieldSync writes them), or the six of ``legacyChangeColumnNames`` (bundles
+    /// written before edit times travelled, still read).
     public var changeColumns: [String]
     /// Every table that batches may name, in the order they are applied.
     public var tables: [TableSchema]
@@ -28,7 +30,12 @@ public struct BundleManifest: Sendable, Codable, Equatable {
     static let entryName = "manifest.json"
     static let formatName = "fieldsync-manifest"
     static let encodingName = "copy-text-1"
-    static let changeColumnNames = ["op", "version", "origin", "origin_seq", "base_version", "changed"]
+    /// The change columns this FieldSync writes.
+    static let changeColumnNames = [
+        "op", "version", "origin", "origin_seq", "base_version", "changed", "changed_at",
+    ]
+    /// The change columns of bundles written before `changed_at` was added; read with ``Change/changedAt`` `nil`.
+    static let legacyChangeColumnNames = ["op", "version", "origin", "origin_seq", "base_version", "changed"]
 
     /// The schema of the table called `name`.
     public func table(named name: String) -> TableSchema? {

@@ -53,9 +53,10 @@ public struct BundleHeader: Sendable, Codable, Equatable {
     /// The format version this FieldSync writes; it reads this and older.
     public static let currentVersion = 1
     /// Capabilities this FieldSync understands.
-    public static let knownCapabilities: Set<String> = ["payload-tar-zstd", "batch-copy-text-1"]
-    /// Capabilities every bundle written by this FieldSync requires.
-    public static let writtenCapabilities = ["payload-tar-zstd", "batch-copy-text-1"]
+    public static let knownCapabilities: Set<String> = ["payload-tar-zstd", "batch-copy-text-1", "batch-changed-at"]
+    /// Capabilities every bundle written by this FieldSync requires. `batch-changed-at`: batch lines carry the
+    /// seventh change column `changed_at`, which a reader that knows only six would misread.
+    public static let writtenCapabilities = ["payload-tar-zstd", "batch-copy-text-1", "batch-changed-at"]
 }
 
 /// The signed trailer at the end of each part file: which part it is, and digests of the ciphertext.

@@ -13,6 +13,8 @@ final class EnvelopeWriter {
         var baseName: String
         var partSizeLimit: Int64
         var chunkSize: Int
+        /// The header's `created`; `nil` is now.
+        var created: Date? = nil
     }
 
     private struct Part {
@@ -58,7 +60,8 @@ final class EnvelopeWriter {
             requires: BundleHeader.writtenCapabilities, bundleID: UUID().uuidString.lowercased(), kind: kind,
             sender: keys.id, recipient: recipient.id, sequence: sequence, keyEpoch: keys.epoch,
             recipientKeyEpoch: recipient.epoch, prerequisites: prerequisites,
-            created: ISO8601DateFormatter().string(from: Date()), chunkSize: configuration.chunkSize,
+            created: ISO8601DateFormatter().string(from: configuration.created ?? Date()),
+            chunkSize: configuration.chunkSize,
             contentKey: Base64.encode(sealed))
         do {
             headerBytes = try Array(PartFraming.encoder().encode(header))

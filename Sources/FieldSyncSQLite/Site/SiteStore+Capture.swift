@@ -17,6 +17,7 @@ extension SiteStore {
         let connection = try SQLiteConnection(path: path)
         try connection.withTransaction {
             try connection.execute(bookkeepingSchema)
+            try addEditTimes(connection: connection)
             if let existing = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'site_id'"),
                 existing != siteID
             {
@@ -60,10 +61,7 @@ extension SiteStore {
                 + "ON CONFLICT (name) DO UPDATE SET schema_json = excluded.schema_json",
             [.text(schema.name), .text(json), .integer(Int64(position))])
         // Triggers are made anew, so that re-running site init after a column was added covers the new column.
-        for suffix in ["insert", "update", "delete", "blob_key"] {
-            try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(schema.name)_\(suffix)"))")
-        }
-        try connection.execute(captureTriggers(for: schema))
+        try recreateTriggers(for: schema, connection: connection)
         // Rows present before tracking started travel in the first export: one counter value covers them all.
         let pending = try connection.integer(
             "SELECT count(*) FROM \(Identifier.quoted(schema.name)) AS t WHERE NOT EXISTS "
@@ -89,7 +87,7 @@ extension SiteStore {
             name TEXT PRIMARY KEY, schema_json TEXT NOT NULL, position INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_rows (
             tbl TEXT NOT NULL, pk TEXT NOT NULL, local_seq INTEGER NOT NULL DEFAULT 0,
-            changed INTEGER NOT NULL DEFAULT 0, hub_version INTEGER NOT NULL DEFAULT 0,
+            changed INTEGER NOT NULL DEFAULT 0, hub_version INTEGER NOT NULL DEFAULT 0, changed_at TEXT,
             PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
         DROP INDEX IF EXISTS _fieldsync_rows_pending;
         CREATE INDEX IF NOT EXISTS _fieldsync_rows_changed ON _fieldsync_rows (tbl, local_seq) WHERE local_seq > 0;
@@ -108,13 +106,50 @@ extension SiteStore {
             message TEXT, at TEXT NOT NULL);
         """
 
+    /// Brings a site database from before edit times up to date: adds `_fieldsync_rows.changed_at` (NULL for
+    /// the changes already recorded: their edit time is unknown) and makes anew the capture triggers of every
+    /// tracked table whose triggers do not stamp it yet. Call it inside a transaction.
+    static func addEditTimes(connection: SQLiteConnection) throws {
+        let missing = try missingEditTimes(connection: connection)
+        if missing.column {
+            try connection.execute("ALTER TABLE _fieldsync_rows ADD COLUMN changed_at TEXT")
+        }
+        for schema in missing.triggers { try recreateTriggers(for: schema, connection: connection) }
+    }
+
+    /// What ``addEditTimes(connection:)`` has to do: whether `_fieldsync_rows` lacks `changed_at`, and the
+    /// tracked tables whose capture triggers were made before edit times. Only reads.
+    static func missingEditTimes(connection: SQLiteConnection) throws -> (column: Bool, triggers: [TableSchema]) {
+        let column = try !connection.query("SELECT name FROM pragma_table_info('_fieldsync_rows')")
+            .contains { $0.first?.textValue == "changed_at" }
+        var triggers: [TableSchema] = []
+        let rows = try connection.query(
+            "SELECT t.schema_json FROM _fieldsync_tables t JOIN sqlite_schema s ON s.type = 'trigger' "
+                + "AND s.name = '_fieldsync_' || t.name || '_insert' WHERE instr(s.sql, 'changed_at') = 0 "
+                + "ORDER BY t.position, t.name")
+        for row in rows {
+            guard case .text(let json) = row[0] else { continue }
+            triggers.append(try JSONDecoder().decode(TableSchema.self, from: Data(json.utf8)))
+        }
+        return (column, triggers)
+    }
+
+    /// Drops and creates the capture triggers of `schema`'s table.
+    static func recreateTriggers(for schema: TableSchema, connection: SQLiteConnection) throws {
+        for suffix in ["insert", "update", "delete", "blob_key"] {
+            try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(schema.name)_\(suffix)"))")
+        }
+        try connection.execute(captureTriggers(for: schema))
+    }
+
     /// The three capture triggers of `schema`'s table.
     ///
-    /// Each bumps the change counter and records the row's key in `_fieldsync_rows` with the counter and a bit
+    /// Each bumps the change counter and records the row's key in `_fieldsync_rows` with the counter, a bit
     /// mask of the changed columns (bit i = column i; -1 = all, used for inserts, deletes, key changes and tables
-    /// of more than 62 columns). A mask is reset once the hub has acknowledged the row's previous change. The
-    /// triggers do nothing while FieldSync applies the hub's changes (`_fieldsync_applying` has a row), so
-    /// nothing echoes back.
+    /// of more than 62 columns) and the edit time by the site's clock (`changed_at`, ISO 8601 UTC with
+    /// milliseconds; the triggers run in the application's own connection, so only SQLite's built-in functions).
+    /// A mask is reset once the hub has acknowledged the row's previous change. The triggers do nothing while
+    /// FieldSync applies the hub's changes (`_fieldsync_applying` has a row), so nothing echoes back.
     static func captureTriggers(for schema: TableSchema) -> String {
         let table = Identifier.quoted(schema.name)
         let name = SQLText.literal(schema.name)
@@ -148,32 +183,39 @@ extension SiteStore {
                     "(CASE WHEN \(SQLText.changed(column.name)) THEN \(Int64(1) << Int64(index)) ELSE 0 END)"
                 }.joined(separator: " | ") + ")"
         }
-        let whole = "ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq, changed = -1;"
+        let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        let whole =
+            "ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq, changed = -1, "
+            + "changed_at = excluded.changed_at;"
         let prefix = "_fieldsync_\(schema.name)"
         return """
             CREATE TRIGGER \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
             WHEN \(notApplying) AND \(noBlobKey("NEW")) BEGIN
                 \(bump)
-                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed) VALUES (\(name), \(newKey), \(counter), -1)
+                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
+                VALUES (\(name), \(newKey), \(counter), -1, \(now))
                 \(whole)
             END;
             CREATE TRIGGER \(Identifier.quoted(prefix + "_update")) AFTER UPDATE ON \(table)
             WHEN \(notApplying) AND \(noBlobKey("NEW")) AND \(noBlobKey("OLD"))
                 AND (\(SQLText.anyChanged(schema.columns.map(\.name)))) BEGIN
                 \(bump)
-                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed)
-                SELECT \(name), \(oldKey), \(counter), -1 WHERE \(oldKey) IS NOT \(newKey)
+                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
+                SELECT \(name), \(oldKey), \(counter), -1, \(now) WHERE \(oldKey) IS NOT \(newKey)
                 \(whole)
-                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed)
-                VALUES (\(name), \(newKey), \(counter), CASE WHEN \(oldKey) IS NOT \(newKey) THEN -1 ELSE \(columnMask) END)
+                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
+                VALUES (\(name), \(newKey), \(counter), CASE WHEN \(oldKey) IS NOT \(newKey) THEN -1 ELSE \(columnMask) END,
+                        \(now))
                 ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq,
                     changed = CASE WHEN _fieldsync_rows.local_seq <= \(acked) THEN excluded.changed
-                              ELSE _fieldsync_rows.changed | excluded.changed END;
+                              ELSE _fieldsync_rows.changed | excluded.changed END,
+                    changed_at = excluded.changed_at;
             END;
             CREATE TRIGGER \(Identifier.quoted(prefix + "_delete")) AFTER DELETE ON \(table)
             WHEN \(notApplying) AND \(noBlobKey("OLD")) BEGIN
                 \(bump)
-                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed) VALUES (\(name), \(oldKey), \(counter), -1)
+                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
+                VALUES (\(name), \(oldKey), \(counter), -1, \(now))
                 \(whole)
             END;
             CREATE TRIGGER \(Identifier.quoted(prefix + "_blob_key")) AFTER INSERT ON \(table)

@@ -1,5 +1,6 @@
 import FieldSyncBundle
 import FieldSyncCore
+import Foundation
 
 /// What a site export wrote.
 public struct SiteExport: Sendable {
@@ -25,14 +26,18 @@ extension SiteStore {
     ///
     /// Reads a consistent snapshot: changes committed while the bundle is written go in the next one. Each record
     /// travels once with its current values (a tombstone if it no longer exists), the counter of its latest
-    /// change, the hub version it was based on and the columns changed since the last acknowledgement. The
-    /// bundle's sequence is taken before it is written.
+    /// change, the hub version it was based on, the columns changed since the last acknowledgement and the time
+    /// of its latest change by the site's clock (unknown for rows present when tracking began). The bundle's
+    /// sequence is taken before it is written.
     ///
     /// - Parameters:
     ///   - template: where and how to write; kind, sequence, prerequisites and properties are set here.
-    public func exportBundle(keys: NodeKeys, hub: PublicIdentity, template: BundleWriter.Configuration) throws
-        -> SiteExport
-    {
+    ///   - clockOffset: seconds added to every edit time and to the bundle's `created` (unless the template sets
+    ///     it), so that the bundle is the one a site whose clock is off by that much would write. For tests of the
+    ///     hub's clock correction; default 0.
+    public func exportBundle(
+        keys: NodeKeys, hub: PublicIdentity, template: BundleWriter.Configuration, clockOffset: Double = 0
+    ) throws -> SiteExport {
         guard keys.id == siteID else {
             throw StoreError(
                 .invalidState, "the keys given are for '\(keys.id)', not for site '\(siteID)'",
@@ -58,6 +63,9 @@ extension SiteStore {
                 SyncProperty.hubVersion: try stateInteger("hub_version"),
             ]
             configuration.properties = [SyncProperty.changesThrough: String(counters.value)]
+            if clockOffset != 0 && configuration.created == nil {
+                configuration.created = Date(timeIntervalSinceNow: clockOffset)
+            }
             let bundleWriter = try BundleWriter(
                 configuration: configuration, tables: tables, sender: keys, recipient: hub)
             writer = bundleWriter
@@ -65,7 +73,8 @@ extension SiteStore {
             var problems: [ExportProblem] = []
             for schema in tables {
                 changes += try exportChanges(
-                    of: schema, after: counters.acknowledged, into: bundleWriter, problems: &problems)
+                    of: schema, after: counters.acknowledged, clockOffset: clockOffset, into: bundleWriter,
+                    problems: &problems)
             }
             try connection.execute("COMMIT")
             // Records left out are kept pending past this bundle's acknowledgement before the bundle exists under
@@ -105,12 +114,18 @@ extension SiteStore {
     /// Appends the pending changes of one table; returns how many. A record with a value its column cannot carry
     /// is left out and listed in `problems`, so one bad value does not hold back every other change.
     private func exportChanges(
-        of schema: TableSchema, after acknowledged: Int64, into writer: BundleWriter, problems: inout [ExportProblem]
+        of schema: TableSchema, after acknowledged: Int64, clockOffset: Double, into writer: BundleWriter,
+        problems: inout [ExportProblem]
     ) throws -> Int {
+        // strftime keeps NULL (unknown) as NULL; the modifier is SQLite's `±N.NNN seconds`.
+        let editTime =
+            clockOffset == 0 ? "changed_at" : "strftime('%Y-%m-%dT%H:%M:%fZ', changed_at, ?3)"
         let pending = try connection.prepare(
-            "SELECT pk, local_seq, changed, hub_version FROM _fieldsync_rows "
-                + "WHERE tbl = ? AND local_seq > ? AND local_seq > 0 ORDER BY local_seq")
-        try pending.bind([.text(schema.name), .integer(acknowledged)])
+            "SELECT pk, local_seq, changed, hub_version, \(editTime) FROM _fieldsync_rows "
+                + "WHERE tbl = ?1 AND local_seq > ?2 AND local_seq > 0 ORDER BY local_seq")
+        var arguments: [Value] = [.text(schema.name), .integer(acknowledged)]
+        if clockOffset != 0 { arguments.append(.text(String(format: "%+.3f seconds", clockOffset))) }
+        try pending.bind(arguments)
         let lookup = try connection.prepare(
             "SELECT \(SQLText.columnList(schema)) FROM \(Identifier.quoted(schema.name)) "
                 + "WHERE \(SQLText.keyMatch(schema, parameter: 1))")
@@ -123,13 +138,14 @@ extension SiteStore {
                 case .integer(let mask) = pending.value(at: 2),
                 case .integer(let hubVersion) = pending.value(at: 3)
             else { continue }
+            let changedAt = pending.value(at: 4).textValue
             try lookup.bind([key])
             var change: Change
             if try lookup.step() {
                 change = Change(
                     operation: hubVersion == 0 ? .insert : .update, origin: siteID, originSequence: localSequence,
                     baseVersion: hubVersion, changedColumns: Self.columnSet(mask: mask, count: schema.columns.count),
-                    values: lookup.row())
+                    values: lookup.row(), changedAt: changedAt)
             } else {
                 // The record no longer exists: a tombstone carrying only its key.
                 try keyValues.bind([key])
@@ -140,7 +156,7 @@ extension SiteStore {
                 }
                 change = Change(
                     operation: .delete, origin: siteID, originSequence: localSequence, baseVersion: hubVersion,
-                    values: values)
+                    values: values, changedAt: changedAt)
             }
             lookup.reset()
             do {

@@ -31,6 +31,13 @@ extension SiteStore {
     /// Takes the hub's acknowledgement first, then applies each change unless the record has a local edit the hub
     /// has not seen yet (that edit then goes to the hub and is judged there). Changes are applied without being
     /// captured again. A repeated or older bundle changes nothing and says so.
+    ///
+    /// A row a person decided at the hub (outcome ``RowOutcome/Kind/resolved``, the first time it arrives) is
+    /// taken even over a newer local edit, and that edit is made again on top of it: the columns whose local value
+    /// differs from the site's version the hub recorded (``RowOutcome/values``) are written back after the
+    /// decided row, through the capture triggers, so they travel as a new change based on the decided row and
+    /// keep their edit time. A newer local delete stands instead (it then builds on the decided row); a decided
+    /// delete removes the row. The local row as it was is kept in `_fieldsync_outcomes.local_row` either way.
     public func importReturn(_ contents: BundleContents, header: BundleHeader) throws -> SiteImport {
         let hubID = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") ?? ""
         guard header.sender == hubID, header.recipient == siteID, header.kind == .return else {
@@ -70,19 +77,26 @@ extension SiteStore {
                     "SELECT 1 FROM _fieldsync_rows WHERE local_seq > ? AND local_seq > 0 LIMIT 1",
                     [.integer(acknowledged)]
                 ) != nil
+            var decided: [String: [RowOutcome]] = [:]
             if let text = properties[SyncProperty.outcomes] {
                 report.outcomes = try JSONDecoder().decode([RowOutcome].self, from: Data(text.utf8))
-                try recordOutcomes(report.outcomes, returnSequence: Int64(header.sequence))
+                let recorded = try recordOutcomes(report.outcomes, returnSequence: Int64(header.sequence))
+                // Only a decision seen for the first time overrides a local edit: a later return bundle that
+                // repeats it (the site's acknowledgement has not reached the hub yet) must not undo that edit.
+                decided = Dictionary(grouping: recorded.filter { $0.kind == .resolved }, by: \.table)
             }
             try connection.execute("PRAGMA defer_foreign_keys = ON")
             try connection.run("INSERT INTO _fieldsync_applying (origin) VALUES (?)", [.text(hubID)])
             var appliers: [String: ReturnApplier] = [:]
+            var applierOrder: [String] = []
             var failed: [(applier: ReturnApplier, change: Change, error: StoreError)] = []
             while let batch = try contents.nextBatch() {
                 let name = batch.schema.name
                 if appliers[name] == nil {
-                    let (applier, created) = try ReturnApplier.make(for: batch.schema, store: self)
+                    let (applier, created) = try ReturnApplier.make(
+                        for: batch.schema, store: self, decided: decided[name] ?? [])
                     appliers[name] = applier
+                    applierOrder.append(name)
                     if created { report.createdTables.append(name) }
                 }
                 let applier = appliers[name]!
@@ -120,6 +134,8 @@ extension SiteStore {
             }
             for applier in appliers.values { try applier.flushVersions() }
             try connection.run("DELETE FROM _fieldsync_applying")
+            // Captured now, on top of the decided rows and their hub versions.
+            for name in applierOrder { try appliers[name]!.makeLocalEditsAgain() }
             try setState("last_return_sequence", .integer(Int64(header.sequence)))
             try setState("last_return_bundle", .text(header.bundleID))
             try connection.run(
@@ -167,13 +183,17 @@ extension SiteStore {
     }
 
     /// Keeps what the hub said about this site's rows, with the local version of each row as it is now.
-    private func recordOutcomes(_ outcomes: [RowOutcome], returnSequence: Int64) throws {
+    ///
+    /// - Returns: the outcomes not recorded before (an outcome repeats until the hub learns the site has it).
+    private func recordOutcomes(_ outcomes: [RowOutcome], returnSequence: Int64) throws -> [RowOutcome] {
         let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var recorded: [RowOutcome] = []
         for outcome in outcomes where outcome.kind != .resend {
             let exists = try connection.scalar(
                 "SELECT 1 FROM _fieldsync_outcomes WHERE kind = ? AND hub_id = ?",
                 [.text(outcome.kind.rawValue), .integer(outcome.id)])
             guard exists == nil else { continue }
+            recorded.append(outcome)
             var localRow: Value = .null
             if let schema = tables[outcome.table] {
                 let rows = try connection.query(
@@ -190,13 +210,18 @@ extension SiteStore {
                     .integer(returnSequence), .text(nowText()),
                 ])
         }
+        return recorded
     }
 }
 
 /// Applies one table's hub changes at a site: maps the hub's columns onto the local table by name, skips records
-/// with unacknowledged local edits, and records the hub version of each applied record.
+/// with unacknowledged local edits (except rows a person decided at the hub), and records the hub version of each
+/// applied record.
 final class ReturnApplier {
     private let incoming: TableSchema
+    /// The local table's columns that the hub also has, with the local key; what the writer writes.
+    private let projection: TableSchema
+    private let connection: SQLiteConnection
     private let writer: SQLiteTableWriter
     /// For each local column of the writer's schema, the position of the same column in the incoming schema.
     private let mapping: [Int]
@@ -209,11 +234,37 @@ final class ReturnApplier {
     private let keyIndexes: [Int]
     /// SQLite's affinity of each local key column, for building plain keys without a round trip.
     private let keyAffinities: [Character]
+    /// Rows a person decided at the hub (outcome `resolved`), by key as the capture triggers write it.
+    private var decided: [String: RowOutcome] = [:]
+    /// How each decided row meets the local row, settled on first sight and kept for a retry of the same row.
+    private var decidedPlans: [String: DecidedRow?] = [:]
+    /// Local edits to make again once the decided rows are in, by key.
+    private var editsAgain: [String: EditAgain] = [:]
+
+    /// What taking a decided row means for the local row.
+    private enum DecidedRow {
+        /// Write it, whatever the local row: there is no newer local edit, or the decision deletes the row.
+        case take
+        /// The local row was deleted since: the deletion stands, and now builds on the decided row's version.
+        case keepDeletion
+        /// Write it, then make these local edits again on top.
+        case editAgain(EditAgain)
+    }
+
+    /// Columns edited locally after the site's version the hub decided on, and when.
+    private struct EditAgain {
+        var key: Value
+        var columns: [(name: String, value: Value)]
+        /// The edit time the capture recorded (`_fieldsync_rows.changed_at`), kept for the change made again.
+        var changedAt: Value
+    }
 
     private init(incoming: TableSchema, local: TableSchema, connection: SQLiteConnection) throws {
         self.incoming = incoming
+        self.connection = connection
         let shared = local.columns.filter { incoming.columnIndex(named: $0.name) != nil }
         let projection = try TableSchema(name: local.name, columns: shared, primaryKey: local.primaryKey)
+        self.projection = projection
         writer = try SQLiteTableWriter(schema: projection, connection: connection)
         mapping = shared.map { incoming.columnIndex(named: $0.name)! }
         keyIndexes = local.primaryKey.map { incoming.columnIndex(named: $0)! }
@@ -239,7 +290,11 @@ final class ReturnApplier {
     }
 
     /// An applier for `incoming`'s table; creates and tracks the table first if the site does not have it.
-    static func make(for incoming: TableSchema, store: SiteStore) throws -> (ReturnApplier, created: Bool) {
+    ///
+    /// - Parameter decided: outcomes of kind `resolved` for this table, seen for the first time.
+    static func make(for incoming: TableSchema, store: SiteStore, decided: [RowOutcome] = []) throws
+        -> (ReturnApplier, created: Bool)
+    {
         let connection = store.connection
         var local = try store.tables().first { $0.name == incoming.name }
         var created = false
@@ -259,7 +314,16 @@ final class ReturnApplier {
                 .schema, "the hub's table '\(incoming.name)' lacks the site's primary-key column '\(key)'",
                 location: connection.path)
         }
-        return (try ReturnApplier(incoming: incoming, local: local!, connection: connection), created)
+        let applier = try ReturnApplier(incoming: incoming, local: local!, connection: connection)
+        for outcome in decided {
+            // The outcome names the row by the hub's key columns in the hub's order.
+            guard let values = Value.arrayFromJSON(outcome.key), values.count == incoming.primaryKey.count else {
+                continue
+            }
+            let local = local!.primaryKey.map { name in values[incoming.primaryKey.firstIndex(of: name)!] }
+            if let key = try applier.keyJSON(local).textValue { applier.decided[key] = outcome }
+        }
+        return (applier, created)
     }
 
     /// Writes the collected hub versions to `_fieldsync_rows`, in key order.
@@ -333,21 +397,109 @@ final class ReturnApplier {
     }
 
     /// Applies `change` unless its record has a local edit newer than `acknowledged` (`nil`: no record has one);
-    /// returns whether it applied.
+    /// returns whether it applied. A row a person decided at the hub is applied over such an edit (see
+    /// ``SiteStore/importReturn(_:header:)``).
     func apply(_ change: Change, acknowledged: Int64?) throws -> Bool {
         let key = try keyJSON(keyIndexes.map { change.values[$0] })
-        if let acknowledged {
-            try pending.bind([.text(incoming.name), key])
-            let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
-            pending.reset()
-            guard localSequence <= acknowledged else { return false }
+        let keyText = key.textValue ?? "[]"
+        var plan: DecidedRow?
+        if !decided.isEmpty, let outcome = decided[keyText] {
+            if let settled = decidedPlans[keyText] {
+                plan = settled
+            } else {
+                plan = try decidedRow(change, key: key, outcome: outcome, acknowledged: acknowledged)
+                decidedPlans[keyText] = .some(plan)
+            }
+        }
+        switch plan {
+        case .keepDeletion?:
+            versions.append((keyText, change.version ?? 0))
+            return false
+        case .take?, .editAgain?:
+            break
+        case nil:
+            if let acknowledged {
+                try pending.bind([.text(incoming.name), key])
+                let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
+                pending.reset()
+                guard localSequence <= acknowledged else { return false }
+            }
         }
         var local = change
         local.values = mapping.map { change.values[$0] }
         try writer.apply(local)
-        versions.append((key.textValue ?? "[]", change.version ?? 0))
+        versions.append((keyText, change.version ?? 0))
+        if case .editAgain(let edit)? = plan { editsAgain[keyText] = edit }
         if versions.count >= 20_000 { try flushVersions() }
         return true
+    }
+
+    /// How the decided row `change` meets the local row; `nil` when it is an ordinary hub change after all (no
+    /// local edit pending anywhere, or the outcome does not say what the site's version was).
+    private func decidedRow(_ change: Change, key: Value, outcome: RowOutcome, acknowledged: Int64?) throws
+        -> DecidedRow?
+    {
+        guard let acknowledged else { return nil }
+        let state = try connection.query(
+            "SELECT local_seq, changed_at FROM _fieldsync_rows WHERE tbl = ?1 AND pk = ?2", [.text(incoming.name), key]
+        ).first
+        guard let state, let localSequence = state[0].integerValue, localSequence > acknowledged else { return .take }
+        // The row was edited again after the version the hub decided on. A decision to delete the row stands over
+        // such an edit: making it again would bring the row back at the hub without anyone deciding so.
+        if change.operation == .delete { return .take }
+        // What the site had when the hub decided, column by column:
+        guard let text = outcome.values, let members = Value.objectFromJSON(text) else { return nil }
+        let recorded = Dictionary(members.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let row = try connection.query(
+            "SELECT \(SQLText.columnList(projection)) FROM \(Identifier.quoted(projection.name)) "
+                + "WHERE \(SQLText.keyMatch(projection, parameter: 1))", [key]
+        ).first
+        guard let row else { return .keepDeletion }
+        var columns: [(name: String, value: Value)] = []
+        for (index, column) in projection.columns.enumerated() where !projection.primaryKey.contains(column.name) {
+            let then = recorded[column.name].map { Self.carried($0, as: column.type) }
+            guard then == nil || !Self.carried(row[index], as: column.type).isSameValue(as: then!) else { continue }
+            columns.append((column.name, row[index]))
+        }
+        guard !columns.isEmpty else { return .take }
+        return .editAgain(EditAgain(key: key, columns: columns, changedAt: state[1]))
+    }
+
+    /// A value as a bundle carries it in a column of `type`, so that a local value compares equal to what the hub
+    /// recorded of it: an integer in a real column is a real, a number in a textual column is its text, a boolean
+    /// spelled as text is 1 or 0.
+    static func carried(_ value: Value, as type: ColumnType) -> Value {
+        switch value {
+        case .integer(let number) where type == .real: return .real(Double(number))
+        case .integer(let number) where type.isTextual: return .text(String(number))
+        case .real(let number) where type.isTextual:
+            if number.isNaN { return .text("NaN") }
+            if number.isInfinite { return .text(number < 0 ? "-Infinity" : "Infinity") }
+            return .text(number.description)
+        case .text(let text) where type == .boolean:
+            switch text.lowercased() {
+            case "t", "true", "1": return .integer(1)
+            case "f", "false", "0": return .integer(0)
+            default: return value
+            }
+        default: return value
+        }
+    }
+
+    /// Writes back the local edits that decided rows replaced, with ordinary updates the capture triggers record
+    /// (call once `_fieldsync_applying` is empty), and gives each the edit time it had.
+    func makeLocalEditsAgain() throws {
+        for keyText in editsAgain.keys.sorted() {
+            let edit = editsAgain[keyText]!
+            let assignments = edit.columns.enumerated().map { "\(Identifier.quoted($1.name)) = ?\($0 + 2)" }
+            try connection.run(
+                "UPDATE \(Identifier.quoted(projection.name)) SET \(assignments.joined(separator: ", ")) "
+                    + "WHERE \(SQLText.keyMatch(projection, parameter: 1))", [edit.key] + edit.columns.map(\.value))
+            try connection.run(
+                "UPDATE _fieldsync_rows SET changed_at = ?3 WHERE tbl = ?1 AND pk = ?2",
+                [.text(incoming.name), edit.key, edit.changedAt])
+        }
+        editsAgain.removeAll()
     }
 }
 

@@ -29,6 +29,10 @@ public final class SiteStore {
         siteID = id
         // Bookkeeping added by newer releases appears on first use; existing tables are left alone.
         try connection.execute(Self.bookkeepingSchema)
+        let missing = try Self.missingEditTimes(connection: connection)
+        if missing.column || !missing.triggers.isEmpty {
+            try connection.withTransaction { try Self.addEditTimes(connection: connection) }
+        }
     }
 
     /// The tracked tables in apply order (parents before children).
