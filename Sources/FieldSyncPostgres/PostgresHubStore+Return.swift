@@ -76,19 +76,19 @@ extension PostgresHubStore {
         let through = max(watermark, after)
         var outcomes: [RowOutcome] = []
         for outcome in try connection.query(
-            "SELECT id, table_name, pk, origin_seq, decision, rule, incoming::text FROM sync_control.conflicts "
+            "SELECT id, table_name, pk, origin_seq, decision, incoming::text FROM sync_control.conflicts "
                 + "WHERE client_id = $1 AND CASE WHEN decision LIKE 'resolved%' "
                 + "THEN resolved_return_sequence IS NULL OR resolved_return_sequence > $2 "
                 + "ELSE return_sequence IS NULL OR return_sequence > $2 END ORDER BY id", [site, ackedReturn]
         ).rows {
             let decision = outcome[4].flatMap(ConflictDecision.init(rawValue:)) ?? .hubKept
-            let (kind, reason) = Self.outcome(of: decision, rule: outcome[5] ?? "")
+            let (kind, reason) = Self.outcome(of: decision)
             outcomes.append(
                 RowOutcome(
                     kind: kind, table: outcome[1] ?? "", key: outcome[2] ?? "[]",
                     originSequence: Int64(outcome[3] ?? "0") ?? 0, id: Int64(outcome[0] ?? "0") ?? 0,
                     reason: reason,
-                    values: kind == .resolved ? Self.valuesObject(outcome[6]) : nil))
+                    values: kind == .resolved ? Self.valuesObject(outcome[5]) : nil))
         }
         for outcome in try connection.query(
             "SELECT id, table_name, pk, origin_seq, reason, correct FROM sync_control.rejected_rows "
@@ -124,19 +124,21 @@ extension PostgresHubStore {
             afterVersion: after, throughVersion: through, outcomes: outcomes)
     }
 
-    /// The outcome kind of a conflict's decision, and the reason the site is given.
-    static func outcome(of decision: ConflictDecision, rule: String) -> (RowOutcome.Kind, String) {
+    /// The outcome kind of a conflict's decision, and the reason the site is given (as the embedded store words
+    /// it).
+    static func outcome(of decision: ConflictDecision) -> (RowOutcome.Kind, String) {
         switch decision {
         case .hubKept:
             (.conflictHubKept, "the hub's row changed meanwhile; the hub kept its version and recorded yours")
         case .siteApplied:
-            (.conflictSiteApplied, "the hub's row changed meanwhile; your version was applied over it (\(rule))")
+            (.conflictSiteApplied, "the hub's row changed meanwhile; the table's rule applied your version")
         case .merged:
-            (.conflictMerged, "the hub's row changed meanwhile; your changes were merged with the hub's (\(rule))")
+            (.conflictMerged, "the hub's row changed meanwhile; your changes were merged with the hub's")
         case .pending:
             (.conflictPending, "the hub's row changed meanwhile; the conflict waits for a decision at the hub")
-        case .resolvedSite, .resolvedHub, .resolvedMerged:
-            (.resolved, "the conflict was decided at the hub (\(decision.rawValue))")
+        case .resolvedSite: (.resolved, "decided at the hub: your version")
+        case .resolvedHub: (.resolved, "decided at the hub: the hub's row")
+        case .resolvedMerged: (.resolved, "decided at the hub: a merged row")
         }
     }
 
