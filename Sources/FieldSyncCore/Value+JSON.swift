@@ -330,7 +330,9 @@ public enum RowJSON {
     }
 
     /// Reads a row written by ``encode(operation:columns:values:)``; `nil` if the text is not one.
-    public static func decode(_ text: String) -> (operation: Change.Operation, values: [(name: String, value: Value)])? {
+    public static func decode(_ text: String)
+        -> (operation: Change.Operation, values: [(name: String, value: Value)])?
+    {
         var parser = JSONValueParser(bytes: Array(text.utf8))
         parser.skipSpace()
         guard parser.index < parser.bytes.count, parser.bytes[parser.index] == 0x7b else { return nil }
