@@ -50,18 +50,28 @@ extension SQLiteHubStore {
             if bundle.sequence > lastSequence + 1 {
                 report.missedSequences = (lastSequence + 1)...(bundle.sequence - 1)
             }
+            let clock = try assessClock(bundle)
+            if clock.isCorrected {
+                report.clockOffset = clock.offset
+                try log(
+                    site: bundle.site, operation: "ingest", rows: 0, milliseconds: 0, status: "clock_skew",
+                    message: "site '\(bundle.site)' clock is off by \(Int64(clock.offset.rounded())) seconds "
+                        + "(bundle \(bundle.bundleID) says it was written at \(bundle.created)); its edit times "
+                        + "are corrected by that much")
+            }
             try connection.run("DELETE FROM _fieldsync_applying")
             try connection.run("INSERT INTO _fieldsync_applying (origin) VALUES (?)", [.text(bundle.site)])
             let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             let recorder = try OutcomeRecorder(connection: connection, site: bundle.site, bundleID: bundle.bundleID)
             let versions = VersionAllocator(
-                last: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"), site: bundle.site)
+                last: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"),
+                origin: bundle.site)
             while let batch = try bundle.nextBatch() {
                 let applier: HubTableApplier
                 do {
                     applier = try HubTableApplier(
                         incoming: batch.schema, hub: tables[batch.schema.name], connection: connection,
-                        versions: versions)
+                        versions: versions, clock: clock, rule: try rule(for: batch.schema.name))
                 } catch let problem as RowProblem {
                     try batch.forEach { change in
                         guard change.originSequence > appliedThrough else { return }
@@ -110,6 +120,20 @@ extension SQLiteHubStore {
         }
     }
 
+    /// The site's clock as the bundle shows it: written no later than received, and no earlier than the return
+    /// bundle it acknowledges was written (``SiteClock``).
+    private func assessClock(_ bundle: IncomingBundle) throws -> SiteClock {
+        var notBefore: Double?
+        if let acknowledged = bundle.prerequisites[SyncProperty.acknowledgedReturn], acknowledged > 0,
+            let written = try connection.text(
+                "SELECT at FROM _fieldsync_bundles WHERE site_id = ? AND direction = 'out' AND sequence = ?",
+                [.text(bundle.site), .integer(acknowledged)])
+        {
+            notBefore = SiteClock.parse(written)
+        }
+        return SiteClock.assess(created: bundle.created, received: bundle.received, notBefore: notBefore)
+    }
+
     /// Applies the changes of one batch (``BatchIngest``).
     private func ingest(
         _ batch: any ChangeBatchSource, applier: HubTableApplier, site: String, appliedThrough: Int64,
@@ -117,7 +141,12 @@ extension SQLiteHubStore {
     ) throws {
         try BatchIngest.run(
             batch, site: site, appliedThrough: appliedThrough, report: &report,
-            apply: { change, _, report in try applier.ingest(change, recorder: recorder, report: &report) },
+            apply: { change, _, report in
+                if case .failed(let reason) = try applier.apply(change, recorder: recorder, report: &report) {
+                    return reason
+                }
+                return nil
+            },
             reject: { change, reason in try recorder.reject(change, schema: batch.schema, reason: reason) })
     }
 
@@ -129,12 +158,12 @@ extension SQLiteHubStore {
 /// Hands out hub versions during one ingest; written back to `_fieldsync_counter` before commit.
 final class VersionAllocator {
     var last: Int64
-    let site: String
-    let now = nowText()
+    /// The origin rows are stamped with: the sending site, or `nil` for a change made at the hub (a retried row).
+    let origin: String?
 
-    init(last: Int64, site: String) {
+    init(last: Int64, origin: String?) {
         self.last = last
-        self.site = site
+        self.origin = origin
     }
 
     func next() -> Int64 {
@@ -148,12 +177,13 @@ struct RowProblem: Error {
     var reason: String
 }
 
-/// Records conflicts and set-aside rows at the hub.
+/// Records conflicts, set-aside rows and notifications at the hub.
 final class OutcomeRecorder {
     private let connection: SQLiteConnection
     private let site: String
     private let bundleID: String
     private let insertConflict: SQLiteStatement
+    private let insertNotification: SQLiteStatement
     private let insertRejected: SQLiteStatement
     private let insertResend: SQLiteStatement
 
@@ -163,11 +193,14 @@ final class OutcomeRecorder {
         self.bundleID = bundleID
         insertConflict = try connection.prepare(
             "INSERT INTO _fieldsync_conflicts (site_id, tbl, pk, origin_seq, bundle_id, base_version, hub_version, "
-                + "hub_origin, incoming, hub_row, rule, decision, created_at) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'server_wins', 'hub_kept', ?)")
+                + "hub_origin, incoming, hub_row, base_row, rule, decision, contested, site_time, hub_time, created_at) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insertNotification = try connection.prepare(
+            "INSERT INTO _fieldsync_conflict_notifications (table_name, record_id, client_id, details, status, "
+                + "created_at, conflict_id) VALUES (?, ?, ?, ?, 'pending', ?, ?)")
         insertRejected = try connection.prepare(
             "INSERT INTO _fieldsync_rejected (site_id, tbl, pk, origin_seq, bundle_id, reason, incoming, created_at, "
-                + "correct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                + "correct, base_version, changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         insertResend = try connection.prepare(
             "INSERT INTO _fieldsync_resend (site_id, tbl, pk, created_at) VALUES (?, ?, ?, ?)")
     }
@@ -179,22 +212,54 @@ final class OutcomeRecorder {
         return try connection.scalar(sql, keys)?.textValue ?? "[]"
     }
 
-    func conflict(_ change: Change, schema: TableSchema, hub: HubRowState) throws {
+    /// Records a settled conflict with both versions, the row the site started from (when known), the rule and
+    /// what it decided; queues a notification when the rule asks for one. Returns the conflict's id.
+    func conflict(
+        _ change: Change, schema: TableSchema, hub: HubRowState, base: [Value]?, rule: ConflictRule,
+        verdict: ConflictVerdict, editTime: Double
+    ) throws -> Int64 {
+        let columns = schema.columns.map(\.name)
+        let key = try keyJSON(change, schema: schema)
+        let timed =
+            rule.strategy == .lastWriteWins || (rule.strategy == .fieldMerge && rule.fallback == .lastWriteWins)
+        let now = nowText()
         try insertConflict.bind([
-            .text(site), .text(schema.name), .text(try keyJSON(change, schema: schema)),
-            .integer(change.originSequence), .text(bundleID), .integer(change.baseVersion), .integer(hub.version),
-            hub.origin.map(Value.text) ?? .null, .text(Self.rowJSON(change, schema: schema)),
-            .text(Value.jsonArray(hub.deleted ? [] : hub.values)), .text(nowText()),
+            .text(site), .text(schema.name), .text(key), .integer(change.originSequence), .text(bundleID),
+            .integer(change.baseVersion), .integer(hub.version), hub.origin.map(Value.text) ?? .null,
+            .text(RowJSON.encode(change, schema: schema)),
+            .text(RowJSON.encode(operation: hub.deleted ? .delete : .update, columns: columns, values: hub.values)),
+            base.map { .text(RowJSON.encode(operation: .update, columns: columns, values: $0)) } ?? .null,
+            .text(rule.strategy.rawValue), .text(verdict.decision.rawValue),
+            .text(Value.jsonArray(verdict.contested.map { .text(columns[$0]) })),
+            timed ? .text(HubTime.format(editTime)) : .null,
+            timed ? hub.modifiedAt.map { .text(HubTime.format($0)) } ?? .null : .null, .text(now),
         ])
         while try insertConflict.step() {}
+        let id = connection.lastInsertRowID
+        if rule.notify {
+            let details =
+                "{\"type\":\"sync_conflict\",\"conflict_id\":\(id),\"table\":\(Value.jsonString(schema.name)),"
+                + "\"record_id\":\(key),\"client\":\(Value.jsonString(site)),"
+                + "\"rule\":\"\(rule.strategy.rawValue)\",\"decision\":\"\(verdict.decision.rawValue)\","
+                + "\"server_version\":\(hub.version),\"client_version\":\(change.baseVersion),"
+                + "\"bundle_id\":\(Value.jsonString(bundleID)),\"timestamp\":\"\(now)\"}"
+            try insertNotification.bind([
+                .text(schema.name), .text(key), .text(site), .text(details), .text(now), .integer(id),
+            ])
+            while try insertNotification.step() {}
+        }
+        return id
     }
 
     /// Sets a change aside. With `correct`, the site is sent the hub's state of the row; without, it keeps its own.
+    /// The change's base version and changed columns are kept, so a retry can judge it like a new arrival.
     func reject(_ change: Change, schema: TableSchema, reason: String, correct: Bool = true) throws {
         try insertRejected.bind([
             .text(site), .text(schema.name), .text(try keyJSON(change, schema: schema)),
             .integer(change.originSequence), .text(bundleID), .text(reason),
-            .text(Self.rowJSON(change, schema: schema)), .text(nowText()), .integer(correct ? 1 : 0),
+            .text(RowJSON.encode(change, schema: schema)), .text(nowText()), .integer(correct ? 1 : 0),
+            .integer(change.baseVersion),
+            change.changedColumns.map { .text(Value.jsonArray($0.indexes.map { .integer(Int64($0)) })) } ?? .null,
         ])
         while try insertRejected.step() {}
     }
@@ -206,28 +271,43 @@ final class OutcomeRecorder {
         ])
         while try insertResend.step() {}
     }
+}
 
-    /// `{"op": "U", "values": {...}}` for a stored change.
-    static func rowJSON(_ change: Change, schema: TableSchema) -> String {
-        let fields = zip(schema.columns, change.values).map { "\(Value.jsonString($0.name)):\($1.jsonText)" }
-        return "{\"op\":\"\(change.operation.rawValue)\",\"values\":{\(fields.joined(separator: ","))}}"
-    }
+/// What one change did at the hub.
+enum HubWrite: Equatable {
+    case applied
+    case unchanged
+    /// A conflict, recorded with this id (whatever the rule decided).
+    case conflict(Int64)
+    /// The write broke a constraint; the reason, for a retry or the set-aside row.
+    case failed(String)
 }
 
 /// Applies one table's incoming changes at the hub: maps the site's columns onto the hub's by name, judges each
-/// change against the hub's row and writes it inside a savepoint so a constraint failure sets only that row aside.
+/// change against the hub's row, settles conflicts by the table's rule and writes the result.
 final class HubTableApplier {
     /// The hub's columns that the incoming batch carries, in hub order, with the hub's primary key.
     let schema: TableSchema
     let incoming: TableSchema
+    /// The table's conflict rule, read once for the batch.
+    let rule: ConflictRule
     private let mapping: [Int]
     private let connection: SQLiteConnection
     private let lookup: SQLiteStatement
+    /// Earlier versions of a row, for the base image of a field merge; `nil` unless the rule is field_merge.
+    private let history: SQLiteStatement?
     private let upsert: SQLiteStatement
     private let tombstone: SQLiteStatement
     private let versions: VersionAllocator
+    private let clock: SiteClock
+    /// The last edit time written, and its text: rows of one bundle mostly share their edit times.
+    private var lastTime = Double.nan
+    private var lastTimeText = ""
 
-    init(incoming: TableSchema, hub: TableSchema?, connection: SQLiteConnection, versions: VersionAllocator) throws {
+    init(
+        incoming: TableSchema, hub: TableSchema?, connection: SQLiteConnection, versions: VersionAllocator,
+        clock: SiteClock, rule: ConflictRule
+    ) throws {
         guard let hub else {
             throw RowProblem(reason: "table '\(incoming.name)' is not synced by this hub")
         }
@@ -243,13 +323,29 @@ final class HubTableApplier {
         self.incoming = incoming
         self.connection = connection
         self.versions = versions
+        self.clock = clock
+        self.rule = rule
         mapping = shared.map { incoming.columnIndex(named: $0.name)! }
         let table = Identifier.quoted(hub.name)
         let keyMatch = schema.primaryKey.enumerated().map { "\(Identifier.quoted($1)) = ?\($0 + 1)" }
             .joined(separator: " AND ")
         lookup = try connection.prepare(
-            "SELECT \(SQLText.columnList(schema)), sync_version, sync_origin_client, sync_deleted FROM \(table) "
-                + "WHERE \(keyMatch)")
+            "SELECT \(SQLText.columnList(schema)), sync_version, sync_origin_client, sync_deleted, sync_modified_at "
+                + "FROM \(table) WHERE \(keyMatch)")
+        if rule.strategy == .fieldMerge {
+            let historyTable = Identifier.quoted(SQLiteHubStore.historyTable(hub.name))
+            // A history table that lacks a column (the hub's table changed without add-table) gives no base image.
+            history = try? connection.prepare(
+                "SELECT \(SQLText.columnList(schema)), sync_deleted FROM \(historyTable) "
+                    + "WHERE \(keyMatch) AND sync_version = ?\(schema.primaryKey.count + 1)")
+            // Versions every site has moved past, kept over 30 days, are no longer anyone's base.
+            _ = try? connection.run(
+                "DELETE FROM \(historyTable) WHERE sync_version <= "
+                    + "(SELECT coalesce(min(acked_hub_version), 0) FROM _fieldsync_sites) "
+                    + "AND kept_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 days')")
+        } else {
+            history = nil
+        }
         let columns = SQLText.columnList(schema)
         let placeholders = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
         let stamps = ["sync_version", "sync_modified_at", "sync_origin_client", "sync_deleted"]
@@ -275,18 +371,15 @@ final class HubTableApplier {
         let row = lookup.row()
         return HubRowState(
             values: Array(row[0..<count]), version: row[count].integerValue ?? 0, origin: row[count + 1].textValue,
-            deleted: row[count + 2].integerValue == 1)
+            deleted: row[count + 2].integerValue == 1, modifiedAt: row[count + 3].textValue.flatMap(SiteClock.parse))
     }
 
-    /// Judges and applies one change, counting the result in `report`.
+    /// Judges and applies one change, counting the result in `report`; a conflict is settled by the table's rule.
     ///
     /// A write that breaks a constraint is undone by SQLite on its own (the statement aborts, the transaction
-    /// goes on), so no savepoint is needed: the reason is returned and the caller retries the row later.
-    ///
-    /// - Returns: why the change could not be written, or `nil`.
-    func ingest(_ change: Change, recorder: OutcomeRecorder, report: inout IngestReport) throws
-        -> String?
-    {
+    /// goes on), so no savepoint is needed: the reason is returned and the caller retries the row later. A
+    /// conflict is recorded only once its write succeeded, so a row set aside in the end leaves no conflict.
+    func apply(_ change: Change, recorder: OutcomeRecorder, report: inout IngestReport) throws -> HubWrite {
         let local = change.projected(onto: mapping)
         let key = schema.primaryKeyIndexes.map { local.values[$0] }
         let hub = try current(key: key)
@@ -294,23 +387,63 @@ final class HubTableApplier {
         case .unchanged(let resend):
             report.unchanged += 1
             if resend { try recorder.resend(local, schema: schema) }
+            return .unchanged
         case .conflict:
-            try recorder.conflict(local, schema: schema, hub: hub!)
-            report.conflicts += 1
+            return try settle(local, key: key, hub: hub!, recorder: recorder, report: &report)
         case .apply:
             do {
-                try write(local, key: key)
+                try write(local, key: key, editTime: clock.editTime(local.changedAt))
                 report.applied += 1
+                return .applied
             } catch let error as StoreError where error.code == .constraint {
-                return error.message
+                return .failed(error.message)
             }
         }
-        return nil
     }
 
-    /// Writes the row (or its tombstone), stamped with the next hub version and the sending site.
-    private func write(_ change: Change, key: [Value]) throws {
-        let stamp: [Value] = [.integer(versions.next()), .text(versions.now), .text(versions.site)]
+    /// Settles a conflict by the table's rule, writes what the rule decided and records the conflict.
+    private func settle(
+        _ change: Change, key: [Value], hub: HubRowState, recorder: OutcomeRecorder, report: inout IngestReport
+    ) throws -> HubWrite {
+        let editTime = clock.editTime(change.changedAt)
+        let base = try baseImage(key: key, version: change.baseVersion, hub: hub)
+        let verdict = ConflictResolver.settle(
+            change, hub: hub, schema: schema, rule: rule, base: base, editTime: editTime)
+        if let write = verdict.write {
+            do {
+                try self.write(write, key: key, editTime: editTime)
+            } catch let error as StoreError where error.code == .constraint {
+                return .failed(error.message)
+            }
+        }
+        let id = try recorder.conflict(
+            change, schema: schema, hub: hub, base: base, rule: rule, verdict: verdict, editTime: editTime)
+        report.conflicts += 1
+        if verdict.decision.isPending { report.pendingConflicts += 1 }
+        return .conflict(id)
+    }
+
+    /// The hub's row at `version`, as the site last had it (field_merge only); `nil` when no longer known.
+    private func baseImage(key: [Value], version: Int64, hub: HubRowState) throws -> [Value]? {
+        guard rule.strategy == .fieldMerge else { return nil }
+        if hub.version == version { return hub.deleted ? nil : hub.values }
+        guard let history else { return nil }
+        try history.bind(key + [.integer(version)])
+        defer { history.reset() }
+        guard try history.step() else { return nil }
+        let row = history.row()
+        return row.last?.integerValue == 1 ? nil : Array(row.dropLast())
+    }
+
+    /// Writes the row (or its tombstone), stamped with the next hub version, the origin and the edit time.
+    private func write(_ change: Change, key: [Value], editTime: Double) throws {
+        if editTime != lastTime {
+            lastTime = editTime
+            lastTimeText = HubTime.format(editTime)
+        }
+        let stamp: [Value] = [
+            .integer(versions.next()), .text(lastTimeText), versions.origin.map(Value.text) ?? .null,
+        ]
         if change.operation == .delete {
             try tombstone.bind(key + stamp)
             while try tombstone.step() {}

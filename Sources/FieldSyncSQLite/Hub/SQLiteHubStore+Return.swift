@@ -25,16 +25,19 @@ extension SQLiteHubStore {
         let ackedReturn = row[3].integerValue ?? 0
         let through = try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1")
         var outcomes: [RowOutcome] = []
+        // A conflict's outcome goes until acknowledged; once a person decides it, the decision goes too.
         for outcome in try connection.query(
-            "SELECT id, tbl, pk, origin_seq FROM _fieldsync_conflicts WHERE site_id = ? "
-                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id",
+            "SELECT id, tbl, pk, origin_seq, decision, incoming FROM _fieldsync_conflicts WHERE site_id = ?1 "
+                + "AND (return_sequence IS NULL OR return_sequence > ?2 OR (resolved_at IS NOT NULL "
+                + "AND (resolved_return_sequence IS NULL OR resolved_return_sequence > ?2))) ORDER BY id",
             [.text(site), .integer(ackedReturn)])
         {
             outcomes.append(
-                RowOutcome(
-                    kind: .conflictHubKept, table: outcome[1].textValue ?? "", key: outcome[2].textValue ?? "[]",
-                    originSequence: outcome[3].integerValue ?? 0, id: outcome[0].integerValue ?? 0,
-                    reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
+                Self.conflictOutcome(
+                    id: outcome[0].integerValue ?? 0, table: outcome[1].textValue ?? "",
+                    key: outcome[2].textValue ?? "[]", originSequence: outcome[3].integerValue ?? 0,
+                    decision: ConflictDecision(rawValue: outcome[4].textValue ?? "") ?? .hubKept,
+                    incoming: outcome[5].textValue ?? ""))
         }
         for outcome in try connection.query(
             "SELECT id, tbl, pk, origin_seq, reason, correct FROM _fieldsync_rejected WHERE site_id = ? "
@@ -70,6 +73,43 @@ extension SQLiteHubStore {
             afterVersion: row[2].integerValue ?? 0, throughVersion: through, outcomes: outcomes)
     }
 
+    /// The outcome of a conflict as the site receives it.
+    static func conflictOutcome(
+        id: Int64, table: String, key: String, originSequence: Int64, decision: ConflictDecision, incoming: String
+    ) -> RowOutcome {
+        let kind: RowOutcome.Kind
+        let reason: String
+        var values: String?
+        switch decision {
+        case .hubKept:
+            kind = .conflictHubKept
+            reason = "the hub's row changed meanwhile; the hub kept its version and recorded yours"
+        case .siteApplied:
+            kind = .conflictSiteApplied
+            reason = "the hub's row changed meanwhile; the table's rule applied your version"
+        case .merged:
+            kind = .conflictMerged
+            reason = "the hub's row changed meanwhile; your changes were merged with the hub's"
+        case .pending:
+            kind = .conflictPending
+            reason = "the hub's row changed meanwhile; the conflict waits for a decision at the hub"
+        case .resolvedSite, .resolvedHub, .resolvedMerged:
+            kind = .resolved
+            reason =
+                switch decision {
+                case .resolvedSite: "decided at the hub: your version"
+                case .resolvedHub: "decided at the hub: the hub's row"
+                default: "decided at the hub: a merged row"
+                }
+            if let row = RowJSON.decode(incoming) {
+                values = "{" + row.values.map { "\(Value.jsonString($0.name)):\($0.value.jsonText)" }
+                    .joined(separator: ",") + "}"
+            }
+        }
+        return RowOutcome(
+            kind: kind, table: table, key: key, originSequence: originSequence, id: id, reason: reason, values: values)
+    }
+
     /// Streams the plan's changes: per table in order, every row whose version lies in the plan's range and was not
     /// made by the site itself, then the current state of each row with an outcome that the range did not carry.
     /// Within a table, tombstones come before live rows, so a deleted row frees its unique values first.
@@ -83,7 +123,7 @@ extension SQLiteHubStore {
             let range = try connection.prepare(
                 "\(selection) WHERE sync_version > ? AND sync_version <= ? AND sync_deleted = ? "
                     + "AND (sync_origin_client IS NULL OR sync_origin_client <> ?) ORDER BY sync_version")
-            let outcomes = plan.outcomes.filter { $0.table == schema.name && $0.kind != .rejectedKept }
+            let outcomes = plan.outcomes.filter { $0.table == schema.name && $0.carriesHubRow }
             let corrections = try outcomeRows(outcomes, schema: schema, selection: selection, plan: plan)
             for deleted in [true, false] {
                 try range.bind([
@@ -148,16 +188,22 @@ extension SQLiteHubStore {
                 "UPDATE _fieldsync_sites SET last_return_at = ? WHERE site_id = ?",
                 [.text(nowText()), .text(plan.site)])
             for outcome in plan.outcomes {
-                let table =
-                    switch outcome.kind {
-                    case .rejected, .rejectedKept: "_fieldsync_rejected"
-                    case .conflictHubKept, .conflictSiteApplied, .conflictMerged, .conflictPending, .resolved:
-                        "_fieldsync_conflicts"
-                    case .resend: "_fieldsync_resend"
-                    }
-                try connection.run(
-                    "UPDATE \(table) SET return_sequence = ? WHERE id = ? AND return_sequence IS NULL",
-                    [sequence, .integer(outcome.id)])
+                switch outcome.kind {
+                case .rejected, .rejectedKept:
+                    try connection.run(
+                        "UPDATE _fieldsync_rejected SET return_sequence = ? WHERE id = ? AND return_sequence IS NULL",
+                        [sequence, .integer(outcome.id)])
+                case .resend:
+                    try connection.run(
+                        "UPDATE _fieldsync_resend SET return_sequence = ? WHERE id = ? AND return_sequence IS NULL",
+                        [sequence, .integer(outcome.id)])
+                case .conflictHubKept, .conflictSiteApplied, .conflictMerged, .conflictPending, .resolved:
+                    try connection.run(
+                        "UPDATE _fieldsync_conflicts SET return_sequence = coalesce(return_sequence, ?1), "
+                            + "resolved_return_sequence = CASE WHEN ?3 THEN coalesce(resolved_return_sequence, ?1) "
+                            + "ELSE resolved_return_sequence END WHERE id = ?2",
+                        [sequence, .integer(outcome.id), .integer(outcome.kind == .resolved ? 1 : 0)])
+                }
             }
             try connection.run(
                 "INSERT INTO _fieldsync_bundles (bundle_id, site_id, sequence, direction, status, rows, at) "

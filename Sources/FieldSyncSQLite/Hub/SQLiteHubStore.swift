@@ -25,7 +25,27 @@ public final class SQLiteHubStore: HubStore {
         // Bookkeeping added by newer releases appears on first use; existing tables are left alone.
         try connection.execute(Self.bookkeepingSchema)
         try addColumnIfMissing("_fieldsync_rejected", "correct", "INTEGER NOT NULL DEFAULT 1")
+        for (column, definition) in Self.addedConflictColumns {
+            try addColumnIfMissing("_fieldsync_conflicts", column, definition)
+        }
+        for (column, definition) in Self.addedRejectedColumns {
+            try addColumnIfMissing("_fieldsync_rejected", column, definition)
+        }
     }
+
+    /// Columns of `_fieldsync_conflicts` that stores made by earlier releases lack.
+    static let addedConflictColumns = [
+        ("base_row", "TEXT"), ("contested", "TEXT NOT NULL DEFAULT '[]'"), ("site_time", "TEXT"),
+        ("hub_time", "TEXT"), ("resolved_at", "TEXT"), ("resolution", "TEXT"),
+        ("resolved_return_sequence", "INTEGER"),
+    ]
+
+    /// Columns of `_fieldsync_rejected` that stores made by earlier releases lack.
+    static let addedRejectedColumns = [
+        ("base_version", "INTEGER NOT NULL DEFAULT 0"), ("changed", "TEXT"),
+        ("status", "TEXT NOT NULL DEFAULT 'set_aside'"), ("retried_at", "TEXT"),
+        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ]
 
     /// Adds a bookkeeping column that an older store lacks.
     private func addColumnIfMissing(_ table: String, _ column: String, _ definition: String) throws {
@@ -78,17 +98,36 @@ public final class SQLiteHubStore: HubStore {
             id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             origin_seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, base_version INTEGER NOT NULL,
             hub_version INTEGER NOT NULL, hub_origin TEXT, incoming TEXT NOT NULL, hub_row TEXT NOT NULL,
-            rule TEXT NOT NULL, decision TEXT NOT NULL, created_at TEXT NOT NULL, return_sequence INTEGER);
+            rule TEXT NOT NULL, decision TEXT NOT NULL, created_at TEXT NOT NULL, return_sequence INTEGER,
+            base_row TEXT, contested TEXT NOT NULL DEFAULT '[]', site_time TEXT, hub_time TEXT, resolved_at TEXT,
+            resolution TEXT, resolved_return_sequence INTEGER);
         CREATE INDEX IF NOT EXISTS _fieldsync_conflicts_site ON _fieldsync_conflicts (site_id, return_sequence);
         CREATE TABLE IF NOT EXISTS _fieldsync_rejected (
             id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             origin_seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, reason TEXT NOT NULL, incoming TEXT NOT NULL,
-            created_at TEXT NOT NULL, return_sequence INTEGER, correct INTEGER NOT NULL DEFAULT 1);
+            created_at TEXT NOT NULL, return_sequence INTEGER, correct INTEGER NOT NULL DEFAULT 1,
+            base_version INTEGER NOT NULL DEFAULT 0, changed TEXT, status TEXT NOT NULL DEFAULT 'set_aside',
+            retried_at TEXT, attempts INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS _fieldsync_rejected_site ON _fieldsync_rejected (site_id, return_sequence);
         CREATE TABLE IF NOT EXISTS _fieldsync_resend (
             id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             created_at TEXT NOT NULL, return_sequence INTEGER);
         CREATE INDEX IF NOT EXISTS _fieldsync_resend_site ON _fieldsync_resend (site_id, return_sequence);
+        CREATE TABLE IF NOT EXISTS _fieldsync_conflict_rules (
+            table_name TEXT PRIMARY KEY, detection_method TEXT NOT NULL DEFAULT 'version_compare',
+            resolution_strategy TEXT NOT NULL DEFAULT 'server_wins', priority_field TEXT, merge_fields TEXT,
+            notify_on_conflict INTEGER NOT NULL DEFAULT 0, merge_fallback TEXT NOT NULL DEFAULT 'server_wins')
+            WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_conflict_notifications (
+            notification_id INTEGER PRIMARY KEY, table_name TEXT NOT NULL, record_id TEXT NOT NULL,
+            client_id TEXT NOT NULL, details TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+            created_at TEXT NOT NULL, resolved_at TEXT, delivery TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, last_error TEXT, sent_at TEXT,
+            conflict_id INTEGER);
+        CREATE INDEX IF NOT EXISTS _fieldsync_conflict_notifications_due
+            ON _fieldsync_conflict_notifications (delivery, next_attempt_at);
+        CREATE INDEX IF NOT EXISTS _fieldsync_conflict_notifications_conflict
+            ON _fieldsync_conflict_notifications (conflict_id);
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, site_id TEXT, operation TEXT NOT NULL, table_name TEXT, rows INTEGER,
             duration_ms INTEGER, status TEXT NOT NULL, message TEXT, created_at TEXT NOT NULL);
@@ -190,6 +229,8 @@ public final class SQLiteHubStore: HubStore {
                 try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(name)_\(suffix)"))")
             }
             try connection.execute(Self.versionTriggers(for: table))
+            // A column added since the rule became field_merge needs its place in the history table too.
+            if try rule(for: name).strategy == .fieldMerge { try installHistory(for: table) }
             // Rows already in the table are synced too: they all take the next version.
             if try connection.integer(
                 "SELECT count(*) FROM \(Identifier.quoted(name)) WHERE sync_version = 0") > 0
