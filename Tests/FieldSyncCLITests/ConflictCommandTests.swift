@@ -32,7 +32,8 @@ import Testing
 
     /// The site and the hub both change `a1`; the site's bundle then arrives at the hub.
     static func makeConflict(_ network: CLINetwork) throws -> FieldSyncCommand.Output {
-        try SQLiteShell.run(network.siteDatabase("site-a"), "UPDATE people SET name = 'Amina K', age = 32 WHERE id = 'a1'")
+        try SQLiteShell.run(
+            network.siteDatabase("site-a"), "UPDATE people SET name = 'Amina K', age = 32 WHERE id = 'a1'")
         try SQLiteShell.run(network.hubStore, "UPDATE people SET age = 40 WHERE id = 'a1'")
         return try network.importAtHub([network.exportSite("site-a")])
     }
@@ -68,7 +69,9 @@ import Testing
             "hub", "rules", "set", "--dir", hub, "notes", "--strategy", "field_merge", "--fallback", "client_wins",
             "--merge-fields", "body", "--notify",
         ])
-        #expect(set.stdout.contains("Table 'notes': field_merge (fallback client_wins, merge fields body), notifications on"))
+        #expect(
+            set.stdout.contains(
+                "Table 'notes': field_merge (fallback client_wins, merge fields body), notifications on"))
         rules = try Self.rules(network)
         #expect(rules["notes"]?["strategy"] as? String == "field_merge")
         #expect(rules["notes"]?["fallback"] as? String == "client_wins")
@@ -83,7 +86,9 @@ import Testing
         #expect(text.stdout.contains("notes   last_write_wins"), "\(text.stdout)")
 
         // Mistakes name the table or column and change nothing.
-        let unknownTable = try network.fieldsync(["hub", "rules", "set", "--dir", hub, "nosuch", "--strategy", "manual"])
+        let unknownTable = try network.fieldsync([
+            "hub", "rules", "set", "--dir", hub, "nosuch", "--strategy", "manual",
+        ])
         #expect(unknownTable.status == 1)
         #expect(unknownTable.stderr.contains("table 'nosuch' is not synced by this hub"), "\(unknownTable.stderr)")
         let badColumn = try network.fieldsync([
@@ -119,7 +124,9 @@ import Testing
         #expect(rules["people"]?["source"] as? String == "config")
         #expect(rules["people"]?["file"] as? String == "\(hub)/fieldsync.json")
         #expect(rules["people"]?["notify"] as? Bool == true)
-        let refused = try network.fieldsync(["hub", "rules", "set", "--dir", hub, "people", "--strategy", "client_wins"])
+        let refused = try network.fieldsync([
+            "hub", "rules", "set", "--dir", hub, "people", "--strategy", "client_wins",
+        ])
         #expect(refused.status == 1)
         #expect(
             refused.stderr.contains("table 'people' has its rule in \(hub)/fieldsync.json (conflict_rules.people)"),
@@ -188,7 +195,8 @@ import Testing
         #expect(shown.stdout.contains("Conflict \(id): people [\"a1\"] from site-a"), "\(shown.stdout)")
         #expect(shown.stdout.contains("decision:   pending"))
         let lines = shown.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.contains { $0.hasPrefix("*") && $0.contains("name") && $0.contains("'Amina K'") }, "\(shown.stdout)")
+        #expect(
+            lines.contains { $0.hasPrefix("*") && $0.contains("name") && $0.contains("'Amina K'") }, "\(shown.stdout)")
         #expect(lines.contains { $0.hasPrefix("*") && $0.contains("age") && $0.contains("32") && $0.contains("40") })
         #expect(lines.contains { $0.hasPrefix(" ") && $0.contains(" id ") }, "\(shown.stdout)")
         let detail = try #require(
@@ -233,7 +241,8 @@ import Testing
 
         let applied = try network.importAtSite("site-a", [network.exportHub(for: "site-a")])
         #expect(applied.stdout.contains("1 conflict decided at the hub"), "\(applied.stdout)")
-        #expect(try network.siteRows("site-a", "people", columns: "id, name, age", order: "id") == ["'a1','Amina K',33"])
+        #expect(
+            try network.siteRows("site-a", "people", columns: "id, name, age", order: "id") == ["'a1','Amina K',33"])
     }
 
     @Test func aRowSetAsideIsListedAndRetriedOnceTheCauseIsFixed() throws {
@@ -266,7 +275,8 @@ import Testing
             try network.hubRows("people", columns: "id, name, age", order: "id") == [
                 "'a1','Amina',31", "'a2','Amina',5",
             ])
-        #expect(try network.succeed(["conflicts", "list", "--dir", hub, "--rejected"]).stdout.contains("No rows waiting."))
+        #expect(
+            try network.succeed(["conflicts", "list", "--dir", hub, "--rejected"]).stdout.contains("No rows waiting."))
         let all = try #require(
             try Self.json(network.succeed(["conflicts", "list", "--dir", hub, "--rejected", "--all", "--json"]))
                 as? [[String: Any]])
