@@ -434,4 +434,29 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
     func withPostgresHub(_ scenario: ConflictScenario) throws {
         try scenario.run(on: .postgres)
     }
+
+    /// An embedded hub store made by an earlier release gains the new bookkeeping columns when opened.
+    @Test func olderEmbeddedStoreGainsTheNewColumns() throws {
+        let directory = try TemporaryDirectory(prefix: "fieldsync-old-hub")
+        let path = directory.file("hub.sqlite")
+        try SQLiteHubStore.create(path: path, hubID: "hub")
+        let added = [
+            "_fieldsync_conflicts": [
+                "base_row", "contested", "site_time", "hub_time", "resolved_at", "resolution",
+                "resolved_return_sequence",
+            ],
+            "_fieldsync_rejected": ["base_version", "changed", "status", "retried_at", "attempts"],
+        ]
+        let old = try SQLiteConnection(path: path)
+        for (table, columns) in added {
+            for column in columns { try old.execute("ALTER TABLE \(table) DROP COLUMN \(column)") }
+        }
+        let store = try SQLiteHubStore(path: path)
+        for (table, columns) in added {
+            let present = try old.query("SELECT name FROM pragma_table_info('\(table)')").compactMap(\.first)
+            for column in columns { #expect(present.contains(.text(column)), "\(table).\(column)") }
+        }
+        #expect(try store.conflicts(ConflictFilter()).isEmpty)
+        #expect(try store.rejectedRows(site: nil, table: nil, includeApplied: true).isEmpty)
+    }
 }

@@ -391,8 +391,10 @@ extension SQLiteHubStore {
             }
             sent.append(hub.columns[index])
         }
-        let incoming = try TableSchema(
-            name: table, columns: sent, primaryKey: hub.primaryKey.filter { columns.contains($0) })
+        for key in hub.primaryKey where !columns.contains(key) {
+            return .failed(reason: "the site's table '\(table)' lacks the primary-key column '\(key)'")
+        }
+        let incoming = try TableSchema(name: table, columns: sent, primaryKey: hub.primaryKey)
         let versions = VersionAllocator(
             last: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"), origin: nil)
         let applier: HubTableApplier
