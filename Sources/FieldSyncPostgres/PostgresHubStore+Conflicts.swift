@@ -118,7 +118,8 @@ extension PostgresHubStore {
             // Written as a hub change: no site is being applied in this transaction.
             try connection.run("SELECT set_config('fieldsync.applying', '', true)")
             let hub = try hubRow(schema: schema, key: record.key, lock: true)
-            let decided = try decidedRow(record, resolution: resolution, schema: schema, hub: hub)
+            let decided = try resolution.decidedRow(
+                for: record, schema: schema, current: hub.map { ($0.values, $0.deleted) })
             let unchanged =
                 hub.map { hub in
                     hub.deleted == decided.deleted
@@ -127,12 +128,7 @@ extension PostgresHubStore {
             if !unchanged {
                 try writeAtHub(decided.values, deleted: decided.deleted, schema: schema, exists: hub != nil)
             }
-            let decision: ConflictDecision =
-                switch resolution.take {
-                case .site: .resolvedSite
-                case .hub: .resolvedHub
-                case .merged: .resolvedMerged
-                }
+            let decision = resolution.take.decision
             try connection.run(
                 "UPDATE sync_control.conflicts SET decision = $2, resolved_at = now(), resolution = $3, "
                     + "resolved_return_sequence = NULL WHERE id = $1",
@@ -147,62 +143,6 @@ extension PostgresHubStore {
                     + "WHERE conflict_id = $1 AND status IS DISTINCT FROM 'resolved'", [String(resolution.id)])
             return try conflict(id: resolution.id)
         }
-    }
-
-    /// The row a person decided on, over every column of `schema`.
-    private func decidedRow(
-        _ record: ConflictRecord, resolution: ConflictResolution, schema: TableSchema, hub: HubRowState?
-    ) throws -> (values: [Value], deleted: Bool) {
-        var values = hub?.values ?? [Value](repeating: .null, count: schema.columns.count)
-        var deleted = hub?.deleted ?? true
-        if hub == nil, let key = Value.arrayFromJSON(record.key) {
-            for (position, column) in schema.primaryKeyIndexes.enumerated() where position < key.count {
-                values[column] = key[position]
-            }
-        }
-        switch resolution.take {
-        case .hub:
-            break
-        case .site:
-            if record.incomingOperation == .delete {
-                deleted = true
-            } else {
-                for (index, name) in record.columns.enumerated() {
-                    if let column = schema.columnIndex(named: name) { values[column] = record.incoming[index] }
-                }
-                deleted = false
-            }
-        case .merged:
-            // The site's edits to columns the hub has not changed since the base; without the base (or with a
-            // delete on either side) the hub's row.
-            if let base = record.base, record.incomingOperation != .delete, let hub, !hub.deleted {
-                for (index, name) in record.columns.enumerated() {
-                    guard let column = schema.columnIndex(named: name), !schema.primaryKey.contains(name) else {
-                        continue
-                    }
-                    let site = record.incoming[index]
-                    if !site.isSameValue(as: base[index]) && hub.values[column].isSameValue(as: base[index]) {
-                        values[column] = site
-                    }
-                }
-            }
-        }
-        if !resolution.set.isEmpty && deleted {
-            throw StoreError(
-                .invalidState,
-                "conflict \(record.id): the decided row is deleted, so no column can be set; take another side")
-        }
-        for (name, text) in resolution.set {
-            guard let column = schema.columnIndex(named: name) else {
-                throw StoreError(.schema, "table '\(schema.name)' has no column '\(name)'")
-            }
-            guard !schema.primaryKey.contains(name) else {
-                throw StoreError(
-                    .schema, "column '\(name)' is part of the primary key of table '\(schema.name)' and cannot be set")
-            }
-            values[column] = try text.map { try Value.parse($0, as: schema.columns[column].type) } ?? .null
-        }
-        return (values, deleted)
     }
 
     /// Writes a row as a change made at the hub (the trigger stamps origin NULL and now()).
