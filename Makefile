@@ -1,7 +1,7 @@
 # FieldSync: build, run the demo, test.
 #
 #   make run     install missing Debian packages, build, run the demo into demo-output/
-#   make test    install missing Debian packages, build, run `swift test` against a throwaway PostgreSQL 15
+#   make test    install missing packages and test tools (aiosmtpd), build, `swift test` with a throwaway PostgreSQL 15
 #   make build   swift build
 #   make bench   release-build benchmarks: the bundle format, then a sync exchange
 #   make lint    swift format lint
@@ -10,7 +10,7 @@
 SWIFT ?= swift
 DEMO_DIR ?= demo-output
 
-.PHONY: all help deps build run test bench lint clean
+.PHONY: all help deps test-deps build run test bench lint clean
 
 all: build
 
@@ -19,6 +19,10 @@ help:
 
 deps:
 	bash scripts/install-deps.sh
+
+# What only the tests need: openssl, python3 and the aiosmtpd SMTP server (from PyPI).
+test-deps:
+	bash scripts/install-test-tools.sh
 
 build:
 	$(SWIFT) build
@@ -31,6 +35,7 @@ run: deps
 
 # Compile first, so the throwaway server only runs while the tests do.
 test: deps
+	bash scripts/install-test-tools.sh
 	$(SWIFT) build --build-tests
 	bash scripts/with-postgres.sh $(SWIFT) test
 

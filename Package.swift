@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         // zstd directly, only for the benchmark's reference pipeline (the bundle itself uses zstd through libarchive).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // libcurl (OpenSSL flavour), for delivering conflict notifications by SMTP and to webhooks.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Values, schemas, changes and errors: pure Swift, no C module.
         .target(name: "FieldSyncCore"),
@@ -47,11 +49,16 @@ let package = Package(
                 "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Conflict notifications: email over SMTP and webhook posts, through libcurl.
+        .target(
+            name: "FieldSyncNotify",
+            dependencies: ["FieldSyncCore", "CCurl", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "fieldsync",
             dependencies: [
                 "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub",
-                "FieldSyncSite", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "FieldSyncSite", "FieldSyncNotify", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -88,7 +95,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FieldSyncCLITests",
-            dependencies: ["FieldSyncBundle", "FieldSyncSQLite", "FieldSyncTesting"]
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncNotify", "FieldSyncTesting"],
+            // Throwaway SMTP and HTTP servers the tests start (Python: aiosmtpd, http.server).
+            exclude: ["Support/smtp_server.py", "Support/webhook_server.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

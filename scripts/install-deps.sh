@@ -2,6 +2,7 @@
 # Installs the Debian packages FieldSync needs to build and test, skipping those already installed.
 #
 #   C libraries (headers and pkg-config files): libarchive-dev libsodium-dev libzstd-dev libsqlite3-dev libpq-dev
+#                                               libcurl4-openssl-dev (notification delivery: SMTP, webhooks)
 #   tools: pkg-config, sqlite3 (the shell), postgresql-15 (the throwaway server used by `make test`)
 #
 # `apt-get update` runs only when something is missing. Needs root (or sudo) only in that case.
@@ -14,6 +15,7 @@ packages=(
     libzstd-dev
     libsqlite3-dev
     libpq-dev
+    libcurl4-openssl-dev
     pkg-config
     sqlite3
     postgresql

@@ -196,3 +196,81 @@ public struct ConflictNotification: Sendable, Codable, Equatable {
         min(60 * Double(1 << min(max(attempts - 1, 0), 20)), 6 * 3600)
     }
 }
+
+extension ConflictTake {
+    /// The conflict's decision once a person took this side.
+    public var decision: ConflictDecision {
+        switch self {
+        case .site: .resolvedSite
+        case .hub: .resolvedHub
+        case .merged: .resolvedMerged
+        }
+    }
+}
+
+extension ConflictResolution {
+    /// The row this decision makes, over every column of the hub's table `schema`.
+    ///
+    /// - Parameter current: the hub's row now (values in `schema` order, and whether it is a tombstone), or `nil`
+    ///   if the hub has no row with the key.
+    /// - Throws: ``StoreError`` (`.schema`) for a column to set that the table lacks or that is part of its key,
+    ///   or a value its type cannot take; (`.invalidState`) for a value set on a row decided to be deleted.
+    public func decidedRow(
+        for record: ConflictRecord, schema: TableSchema, current: (values: [Value], deleted: Bool)?
+    ) throws -> (values: [Value], deleted: Bool) {
+        var values = current?.values ?? [Value](repeating: .null, count: schema.columns.count)
+        var deleted = current?.deleted ?? true
+        if current == nil, let key = Value.arrayFromJSON(record.key) {
+            for (position, column) in schema.primaryKeyIndexes.enumerated() where position < key.count {
+                values[column] = key[position]
+            }
+        }
+        switch take {
+        case .hub:
+            break
+        case .site:
+            if record.incomingOperation == .delete {
+                deleted = true
+            } else {
+                for (index, name) in record.columns.enumerated() {
+                    if let column = schema.columnIndex(named: name) { values[column] = record.incoming[index] }
+                }
+                deleted = false
+            }
+        case .merged:
+            // The site's edits to columns the hub has not changed since the base; without the base (or with a
+            // delete on either side) the hub's row.
+            if let base = record.base, record.incomingOperation != .delete, !deleted {
+                for (index, name) in record.columns.enumerated() {
+                    guard let column = schema.columnIndex(named: name), !schema.primaryKey.contains(name) else {
+                        continue
+                    }
+                    let site = record.incoming[index]
+                    if !site.isSameValue(as: base[index]) && values[column].isSameValue(as: base[index]) {
+                        values[column] = site
+                    }
+                }
+            }
+        }
+        if !set.isEmpty && deleted {
+            throw StoreError(
+                .invalidState,
+                "conflict \(record.id): the decided row is deleted, so no column can be set; take another side")
+        }
+        for (name, text) in set {
+            guard let column = schema.columnIndex(named: name) else {
+                throw StoreError(.schema, "table '\(schema.name)' has no column '\(name)'")
+            }
+            guard !schema.primaryKey.contains(name) else {
+                throw StoreError(
+                    .schema, "column '\(name)' is part of the primary key of table '\(schema.name)' and cannot be set")
+            }
+            do {
+                values[column] = try text.map { try Value.parse($0, as: schema.columns[column].type) } ?? .null
+            } catch let error as StoreError {
+                throw StoreError(.schema, "column '\(name)' of table '\(schema.name)': \(error.message)")
+            }
+        }
+        return (values, deleted)
+    }
+}

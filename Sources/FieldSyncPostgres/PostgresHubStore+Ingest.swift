@@ -65,13 +65,25 @@ extension PostgresHubStore {
         if bundle.sequence > lastSequence + 1 {
             report.missedSequences = (lastSequence + 1)...(bundle.sequence - 1)
         }
+        let clock = try siteClock(for: bundle)
+        if clock.isCorrected {
+            report.clockOffset = clock.offset
+            try log(
+                site: bundle.site, operation: "ingest", rows: 0, milliseconds: 0, status: "clock_skew",
+                message: "bundle \(bundle.bundleID): the clock of site '\(bundle.site)' is off by "
+                    + "\(Int(clock.offset.rounded())) seconds; its edit times were corrected by that")
+        }
         try connection.run("SELECT set_config('fieldsync.applying', $1, true)", [bundle.site])
         let tables = Dictionary(try tables().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let recorder = PostgresOutcomeRecorder(store: self, site: bundle.site, bundleID: bundle.bundleID)
+        var pruned = Set<String>()
         while let batch = try bundle.nextBatch() {
             let applier: PostgresTableApplier
             do {
-                applier = try PostgresTableApplier(incoming: batch.schema, hub: tables[batch.schema.name], store: self)
+                applier = try PostgresTableApplier(
+                    incoming: batch.schema, hub: tables[batch.schema.name], store: self,
+                    editTime: { clock.editTime($0.changedAt) })
+                if pruned.insert(applier.schema.name).inserted { try applier.pruneHistory() }
             } catch let problem as PostgresRowProblem {
                 try batch.forEach { change in
                     guard change.originSequence > appliedThrough else { return }
@@ -139,6 +151,19 @@ extension PostgresHubStore {
         return report
     }
 
+    /// The bundle's clock (``SiteClock``): its `created` time against when the hub received it and when the hub
+    /// wrote the return bundle the site acknowledges in it.
+    private func siteClock(for bundle: IncomingBundle) throws -> SiteClock {
+        var notBefore: Double?
+        if let acknowledged = bundle.prerequisites[SyncProperty.acknowledgedReturn], acknowledged > 0 {
+            notBefore = try connection.scalar(
+                "SELECT extract(epoch FROM max(at))::text FROM sync_control.bundles WHERE client_id = $1 "
+                    + "AND direction = 'out' AND sequence = $2", [bundle.site, String(acknowledged)]
+            ).flatMap { Double($0) }
+        }
+        return SiteClock.assess(created: bundle.created, received: bundle.received, notBefore: notBefore)
+    }
+
     /// Applies the changes of one batch (``BatchIngest``); `rowByRow` writes each row under its own savepoint.
     private func ingest(
         _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64,
@@ -185,18 +210,18 @@ extension PostgresHubStore {
                 "CREATE TEMP TABLE \(staging) ON COMMIT DROP AS SELECT \(columns) FROM \(table) "
                     + "WITH NO DATA; ALTER TABLE \(staging) ADD COLUMN fieldsync_op text, "
                     + "ADD COLUMN fieldsync_origin text, ADD COLUMN fieldsync_origin_seq bigint, "
-                    + "ADD COLUMN fieldsync_ord bigint")
+                    + "ADD COLUMN fieldsync_ord bigint, ADD COLUMN fieldsync_edit_time double precision")
             var ordinal = 0
             try connection.copyIn(
-                "COPY \(staging) (\(columns), fieldsync_op, fieldsync_origin, fieldsync_origin_seq, fieldsync_ord) "
-                    + "FROM STDIN"
+                "COPY \(staging) (\(columns), fieldsync_op, fieldsync_origin, fieldsync_origin_seq, fieldsync_ord, "
+                    + "fieldsync_edit_time) FROM STDIN"
             ) { writer in
                 try batch.forEach { change in
                     let values = applier.localValues(change)
                     try writer.row(
                         values.map(PostgresTypes.parameter) + [
                             change.operation.rawValue, change.origin, String(change.originSequence),
-                            String(ordinal),
+                            String(ordinal), String(applier.editTime(change)),
                         ])
                     ordinal += 1
                 }
@@ -215,8 +240,8 @@ extension PostgresHubStore {
             }
             if check[1] != "t" {
                 let inserted = try connection.run(
-                    "INSERT INTO \(table) (\(columns)) SELECT \(columns) FROM \(staging) "
-                        + "ORDER BY fieldsync_origin_seq")
+                    "INSERT INTO \(table) (\(columns), sync_modified_at) SELECT \(columns), "
+                        + "to_timestamp(fieldsync_edit_time) FROM \(staging) ORDER BY fieldsync_origin_seq")
                 try connection.execute("DROP TABLE \(staging); RELEASE SAVEPOINT fieldsync_copy")
                 report.applied += inserted
                 return true
@@ -248,8 +273,9 @@ extension PostgresHubStore {
         try connection.execute("ANALYZE \(staging)")
         let hubColumns = schema.columns.map { "t.\(Identifier.quoted($0.name))" }.joined(separator: ", ")
         let fetched = try connection.query(
-            "SELECT s.fieldsync_ord, \(hubColumns), t.sync_version, t.sync_origin_client, t.sync_deleted "
-                + "FROM \(staging) s JOIN \(table) t USING (\(keys)) ORDER BY s.fieldsync_ord FOR UPDATE OF t")
+            "SELECT s.fieldsync_ord, \(hubColumns), t.sync_version, t.sync_origin_client, t.sync_deleted, "
+                + "extract(epoch FROM t.sync_modified_at) FROM \(staging) s JOIN \(table) t USING (\(keys)) "
+                + "ORDER BY s.fieldsync_ord FOR UPDATE OF t")
         var hubRows: [Int: HubRowState] = [:]
         hubRows.reserveCapacity(fetched.rows.count)
         for row in fetched.rows {
@@ -269,8 +295,24 @@ extension PostgresHubStore {
                 report.unchanged += 1
                 if resend { try recorder.resend(local, schema: schema) }
             case .conflict:
-                try recorder.conflict(local, schema: schema, hub: hub!)
+                let hub = hub!
+                let editTime = applier.editTime(change)
+                let (verdict, base) = try applier.settle(local, hub: hub, editTime: editTime)
+                if let write = verdict.write {
+                    if write != local {
+                        // A merged row: not what was staged, so written on its own.
+                        try applier.write(write, exists: true, editTime: editTime)
+                    } else if write.operation == .delete {
+                        tombstones.append(ordinal)
+                    } else {
+                        updates.append(ordinal)
+                    }
+                }
+                try recorder.conflict(
+                    local, schema: schema, hub: hub, rule: applier.rule, verdict: verdict, base: base,
+                    editTime: editTime)
                 report.conflicts += 1
+                if verdict.decision == .pending { report.pendingConflicts += 1 }
             case .apply:
                 if local.operation == .delete {
                     tombstones.append(ordinal)
@@ -293,14 +335,15 @@ extension PostgresHubStore {
         if !tombstones.isEmpty {
             let filter = only(tombstones, column: "s.fieldsync_ord")
             try connection.run(
-                "UPDATE \(table) t SET sync_deleted = true FROM \(staging) s WHERE \(keyJoin)\(filter.sql)",
+                "UPDATE \(table) t SET sync_deleted = true, sync_modified_at = to_timestamp(s.fieldsync_edit_time) "
+                    + "FROM \(staging) s WHERE \(keyJoin)\(filter.sql)",
                 filter.parameters)
         }
         if !updates.isEmpty {
             let sets =
                 schema.columns.indices.filter { !schema.primaryKeyIndexes.contains($0) }
                 .map { Identifier.quoted(schema.columns[$0].name) }.map { "\($0) = s.\($0)" }
-                + ["sync_deleted = false"]
+                + ["sync_deleted = false", "sync_modified_at = to_timestamp(s.fieldsync_edit_time)"]
             let filter = only(updates, column: "s.fieldsync_ord")
             try connection.run(
                 "UPDATE \(table) t SET \(sets.joined(separator: ", ")) FROM \(staging) s WHERE \(keyJoin)\(filter.sql)",
@@ -309,7 +352,8 @@ extension PostgresHubStore {
         if !inserts.isEmpty {
             let filter = only(inserts, column: "fieldsync_ord")
             try connection.run(
-                "INSERT INTO \(table) (\(columns)) SELECT \(columns) FROM \(staging) WHERE true\(filter.sql) "
+                "INSERT INTO \(table) (\(columns), sync_modified_at) SELECT \(columns), "
+                    + "to_timestamp(fieldsync_edit_time) FROM \(staging) WHERE true\(filter.sql) "
                     + "ORDER BY fieldsync_origin_seq", filter.parameters)
         }
     }
@@ -320,182 +364,5 @@ extension PostgresHubStore {
         let statement = try connection.prepare("fieldsync_\(preparedStatements.count + 1)", sql)
         preparedStatements[sql] = statement
         return statement
-    }
-}
-
-/// Why a whole batch cannot be applied (unknown table, unknown column); each of its rows is set aside.
-struct PostgresRowProblem: Error {
-    var reason: String
-}
-
-/// Records conflicts, set-aside rows and rows to send again in `sync_control`.
-struct PostgresOutcomeRecorder {
-    let store: PostgresHubStore
-    let site: String
-    let bundleID: String
-
-    func keyJSON(_ change: Change, schema: TableSchema) -> String {
-        Value.jsonArray(schema.primaryKeyIndexes.map { change.values[$0] })
-    }
-
-    func conflict(_ change: Change, schema: TableSchema, hub: HubRowState) throws {
-        let key = keyJSON(change, schema: schema)
-        let id =
-            try store.prepared(
-                "INSERT INTO sync_control.conflicts (client_id, table_name, pk, origin_seq, bundle_id, base_version, "
-                    + "hub_version, hub_origin, incoming, hub_row, rule, decision) "
-                    + "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'server_wins', 'hub_kept') RETURNING id"
-            ).query([
-                site, schema.name, key, String(change.originSequence), bundleID, String(change.baseVersion),
-                String(hub.version), hub.origin, Self.rowJSON(change, schema: schema),
-                Value.jsonArray(hub.deleted ? [] : hub.values),
-            ]).rows.first?.first ?? nil
-        try store.prepared(
-            "INSERT INTO sync_control.conflict_notifications (table_name, record_id, client_id, details) "
-                + "SELECT $1::text, $2::text, $3::text, json_build_object('type', 'sync_conflict', 'conflict_id', "
-                + "$4::bigint, 'server_version', $5::bigint, 'client_version', $6::bigint, 'rule', 'server_wins', "
-                + "'timestamp', now()) "
-                + "WHERE coalesce((SELECT notify_on_conflict FROM sync_control.conflict_rules "
-                + "WHERE table_name = $1::text), true)"
-        ).run([schema.name, key, site, id, String(hub.version), String(change.baseVersion)])
-    }
-
-    func reject(_ change: Change, schema: TableSchema, reason: String, correct: Bool = true) throws {
-        try store.prepared(
-            "INSERT INTO sync_control.rejected_rows (client_id, table_name, pk, origin_seq, bundle_id, reason, "
-                + "incoming, correct) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ).run([
-            site, schema.name, keyJSON(change, schema: schema), String(change.originSequence), bundleID, reason,
-            Self.rowJSON(change, schema: schema), correct ? "t" : "f",
-        ])
-    }
-
-    func resend(_ change: Change, schema: TableSchema) throws {
-        try store.prepared(
-            "INSERT INTO sync_control.resend_rows (client_id, table_name, pk) VALUES ($1, $2, $3)"
-        ).run([site, schema.name, keyJSON(change, schema: schema)])
-    }
-
-    /// `{"op": "U", "values": {...}}` for a stored change.
-    static func rowJSON(_ change: Change, schema: TableSchema) -> String {
-        let fields = zip(schema.columns, change.values).map { "\(Value.jsonString($0.name)):\($1.jsonText)" }
-        return "{\"op\":\"\(change.operation.rawValue)\",\"values\":{\(fields.joined(separator: ","))}}"
-    }
-}
-
-/// Applies one table's incoming changes at the hub: maps the site's columns onto the hub's by name, locks and
-/// judges the hub's row, and writes the change (the version trigger stamps it).
-final class PostgresTableApplier {
-    let schema: TableSchema
-    private let mapping: [Int]
-    private let store: PostgresHubStore
-    private let lookup: PostgresStatement
-    private let insert: PostgresStatement
-    private let update: PostgresStatement
-    private let tombstone: PostgresStatement
-
-    init(incoming: TableSchema, hub: TableSchema?, store: PostgresHubStore) throws {
-        guard let hub else {
-            throw PostgresRowProblem(reason: "table '\(incoming.name)' is not synced by this hub")
-        }
-        for column in incoming.columns where hub.columnIndex(named: column.name) == nil {
-            throw PostgresRowProblem(
-                reason: "column '\(column.name)' of table '\(incoming.name)' is unknown at the hub")
-        }
-        for key in hub.primaryKey where incoming.columnIndex(named: key) == nil {
-            throw PostgresRowProblem(
-                reason: "the site's table '\(incoming.name)' lacks the primary-key column '\(key)'")
-        }
-        let shared = hub.columns.filter { incoming.columnIndex(named: $0.name) != nil }
-        let schema = try TableSchema(name: hub.name, columns: shared, primaryKey: hub.primaryKey)
-        self.schema = schema
-        self.store = store
-        mapping = shared.map { incoming.columnIndex(named: $0.name)! }
-        let table = store.qualified(hub.name)
-        let keyMatch = schema.primaryKey.enumerated().map { "\(Identifier.quoted($1)) = $\($0 + 1)" }
-            .joined(separator: " AND ")
-        let columns = schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")
-        lookup = try store.prepared(
-            "SELECT \(columns), sync_version, sync_origin_client, sync_deleted FROM \(table) WHERE \(keyMatch) "
-                + "FOR UPDATE")
-        let placeholders = schema.columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
-        insert = try store.prepared("INSERT INTO \(table) (\(columns)) VALUES (\(placeholders))")
-        let keyByPosition = schema.primaryKeyIndexes.map {
-            "\(Identifier.quoted(schema.columns[$0].name)) = $\($0 + 1)"
-        }
-        .joined(separator: " AND ")
-        let sets =
-            schema.columns.indices.filter { !schema.primaryKeyIndexes.contains($0) }
-            .map { "\(Identifier.quoted(schema.columns[$0].name)) = $\($0 + 1)" } + ["sync_deleted = false"]
-        update = try store.prepared("UPDATE \(table) SET \(sets.joined(separator: ", ")) WHERE \(keyByPosition)")
-        tombstone = try store.prepared("UPDATE \(table) SET sync_deleted = true WHERE \(keyMatch)")
-    }
-
-    /// The change's values in this applier's column order.
-    func localValues(_ change: Change) -> [Value] {
-        mapping.map { change.values[$0] }
-    }
-
-    /// The change projected onto this applier's columns.
-    func local(_ change: Change) -> Change {
-        change.projected(onto: mapping)
-    }
-
-    /// The hub's current row for `key`, locked for the rest of the transaction.
-    func current(key: [Value]) throws -> HubRowState? {
-        guard let row = try lookup.query(key.map(PostgresTypes.parameter)).rows.first else { return nil }
-        return hubState(row)
-    }
-
-    /// A hub row as fetched: this applier's columns, then `sync_version`, `sync_origin_client`, `sync_deleted`.
-    func hubState(_ row: [String?]) -> HubRowState {
-        let count = schema.columns.count
-        return HubRowState(
-            values: schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) },
-            version: Int64(row[count] ?? "0") ?? 0, origin: row[count + 1], deleted: row[count + 2] == "t")
-    }
-
-    /// Judges and applies one change, counting the result in `report`; returns why it could not be written.
-    func ingest(
-        _ change: Change, recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
-    ) throws -> String? {
-        let local = change.projected(onto: mapping)
-        let key = schema.primaryKeyIndexes.map { local.values[$0] }
-        let hub = try current(key: key)
-        switch ConflictJudge.action(for: local, hub: hub, schema: schema) {
-        case .unchanged(let resend):
-            report.unchanged += 1
-            if resend { try recorder.resend(local, schema: schema) }
-        case .conflict:
-            try recorder.conflict(local, schema: schema, hub: hub!)
-            report.conflicts += 1
-        case .apply:
-            guard rowByRow else {
-                try write(local, key: key, exists: hub != nil)
-                report.applied += 1
-                return nil
-            }
-            do {
-                try store.connection.withSavepoint("fieldsync_row") {
-                    try write(local, key: key, exists: hub != nil)
-                }
-                report.applied += 1
-            } catch let error as StoreError where error.code == .constraint {
-                return error.message
-            }
-        }
-        return nil
-    }
-
-    /// Writes the row (insert when the hub never had it, so a concurrent insert of the same key fails rather
-    /// than being overwritten unjudged), or its tombstone.
-    private func write(_ change: Change, key: [Value], exists: Bool) throws {
-        if change.operation == .delete {
-            try tombstone.run(key.map(PostgresTypes.parameter))
-        } else if exists {
-            try update.run(change.values.map(PostgresTypes.parameter))
-        } else {
-            try insert.run(change.values.map(PostgresTypes.parameter))
-        }
     }
 }

@@ -76,18 +76,24 @@ extension PostgresHubStore {
         let through = max(watermark, after)
         var outcomes: [RowOutcome] = []
         for outcome in try connection.query(
-            "SELECT id, table_name, pk, origin_seq FROM sync_control.conflicts WHERE client_id = $1 "
-                + "AND (return_sequence IS NULL OR return_sequence > $2) ORDER BY id", [site, ackedReturn]
+            "SELECT id, table_name, pk, origin_seq, decision, incoming::text FROM sync_control.conflicts "
+                + "WHERE client_id = $1 AND CASE WHEN decision LIKE 'resolved%' "
+                + "THEN resolved_return_sequence IS NULL OR resolved_return_sequence > $2 "
+                + "ELSE return_sequence IS NULL OR return_sequence > $2 END ORDER BY id", [site, ackedReturn]
         ).rows {
+            let decision = outcome[4].flatMap(ConflictDecision.init(rawValue:)) ?? .hubKept
+            let (kind, reason) = Self.outcome(of: decision)
             outcomes.append(
                 RowOutcome(
-                    kind: .conflictHubKept, table: outcome[1] ?? "", key: outcome[2] ?? "[]",
+                    kind: kind, table: outcome[1] ?? "", key: outcome[2] ?? "[]",
                     originSequence: Int64(outcome[3] ?? "0") ?? 0, id: Int64(outcome[0] ?? "0") ?? 0,
-                    reason: "the hub's row changed meanwhile; the hub kept its version and recorded yours"))
+                    reason: reason,
+                    values: kind == .resolved ? Self.valuesObject(outcome[5]) : nil))
         }
         for outcome in try connection.query(
             "SELECT id, table_name, pk, origin_seq, reason, correct FROM sync_control.rejected_rows "
-                + "WHERE client_id = $1 AND (return_sequence IS NULL OR return_sequence > $2) ORDER BY id",
+                + "WHERE client_id = $1 AND status = 'set_aside' AND (return_sequence IS NULL OR return_sequence > $2) "
+                + "ORDER BY id",
             [site, ackedReturn]
         ).rows {
             outcomes.append(
@@ -118,6 +124,32 @@ extension PostgresHubStore {
             afterVersion: after, throughVersion: through, outcomes: outcomes)
     }
 
+    /// The outcome kind of a conflict's decision, and the reason the site is given (as the embedded store words
+    /// it).
+    static func outcome(of decision: ConflictDecision) -> (RowOutcome.Kind, String) {
+        switch decision {
+        case .hubKept:
+            (.conflictHubKept, "the hub's row changed meanwhile; the hub kept its version and recorded yours")
+        case .siteApplied:
+            (.conflictSiteApplied, "the hub's row changed meanwhile; the table's rule applied your version")
+        case .merged:
+            (.conflictMerged, "the hub's row changed meanwhile; your changes were merged with the hub's")
+        case .pending:
+            (.conflictPending, "the hub's row changed meanwhile; the conflict waits for a decision at the hub")
+        case .resolvedSite: (.resolved, "decided at the hub: your version")
+        case .resolvedHub: (.resolved, "decided at the hub: the hub's row")
+        case .resolvedMerged: (.resolved, "decided at the hub: a merged row")
+        }
+    }
+
+    /// The `values` member of a stored row (``RowJSON``), as a JSON object of column name to value.
+    static func valuesObject(_ text: String?) -> String? {
+        guard let decoded = text.flatMap(RowJSON.decode) else { return nil }
+        return "{"
+            + decoded.values.map { "\(Value.jsonString($0.name)):\($0.value.jsonText)" }
+            .joined(separator: ",") + "}"
+    }
+
     /// Streams the plan's changes through server-side cursors, table by table: tombstones then live rows in the
     /// version range not made by the site itself, each followed by the current state of rows with an outcome.
     public func streamReturn(_ plan: ReturnPlan, into emit: (Change, String) throws -> Void) throws -> Int {
@@ -129,7 +161,7 @@ extension PostgresHubStore {
                 let selection =
                     "SELECT \(schema.columns.map { Identifier.quoted($0.name) }.joined(separator: ", ")), "
                     + "sync_version, sync_deleted, sync_origin_client FROM \(qualified(schema.name))"
-                let outcomes = plan.outcomes.filter { $0.table == schema.name && $0.kind != .rejectedKept }
+                let outcomes = plan.outcomes.filter { $0.table == schema.name && $0.carriesHubRow }
                 let corrections = try outcomeRows(outcomes, schema: schema, selection: selection, plan: plan)
                 for deleted in [true, false] {
                     try connection.withCursor(
@@ -208,6 +240,11 @@ extension PostgresHubStore {
                 try connection.run(
                     "UPDATE \(table) SET return_sequence = $1 WHERE id = $2 AND return_sequence IS NULL",
                     [sequence, String(outcome.id)])
+                if outcome.kind == .resolved {
+                    try connection.run(
+                        "UPDATE sync_control.conflicts SET resolved_return_sequence = $1 WHERE id = $2 "
+                            + "AND resolved_return_sequence IS NULL", [sequence, String(outcome.id)])
+                }
             }
             for (table, count) in perTable {
                 try connection.run(

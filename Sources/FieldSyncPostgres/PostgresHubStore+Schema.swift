@@ -40,7 +40,8 @@ enum PostgresMigrations {
     }
 
     static let all: [Migration] = [
-        Migration(version: 1, name: "sync_control schema", sql: initial)
+        Migration(version: 1, name: "sync_control schema", sql: initial),
+        Migration(version: 2, name: "conflict rules, manual resolution, notifications", sql: conflictRules),
     ]
 
     static let initial = """
@@ -347,5 +348,120 @@ enum PostgresMigrations {
                   GROUP BY l.client_id HAVING COUNT(*) > 5) sl;
         END
         $fn$;
+        """
+
+    /// Migration 2: per-table conflict rules (`merge_fallback`), conflicts with the base row, contested columns,
+    /// edit times and a person's decision, set-aside rows that can be retried, notifications with their delivery,
+    /// edit times kept on rows written from a site, and the history trigger of `field_merge` tables.
+    static let conflictRules = """
+        ALTER TABLE sync_control.conflict_rules ADD COLUMN merge_fallback VARCHAR(50);
+        -- A table without a rule of its own does not notify (existing rows keep what they say).
+        ALTER TABLE sync_control.conflict_rules ALTER COLUMN notify_on_conflict SET DEFAULT false;
+
+        ALTER TABLE sync_control.conflicts
+            ADD COLUMN base_row json,
+            ADD COLUMN contested json NOT NULL DEFAULT '[]',
+            ADD COLUMN site_time text,
+            ADD COLUMN hub_time text,
+            ADD COLUMN resolved_at timestamptz,
+            ADD COLUMN resolution json,
+            ADD COLUMN resolved_return_sequence bigint;
+        -- hub_row becomes a row like incoming ({"op": "U", "values": {...}}); it was an array in the column order of
+        -- incoming, empty for a tombstone (which now names its key columns).
+        UPDATE sync_control.conflicts c SET hub_row = CASE
+            WHEN json_array_length(c.hub_row) = 0 THEN json_build_object('op', 'D', 'values', coalesce(
+                (SELECT json_object_agg(k.name, c.pk::json -> (k.n::int - 1) ORDER BY k.n)
+                 FROM sync_control.synced_tables t,
+                      json_array_elements_text(t.schema_json::json -> 'primary_key') WITH ORDINALITY AS k(name, n)
+                 WHERE t.table_name = c.table_name), '{}'::json))
+            ELSE json_build_object('op', 'U', 'values', coalesce(
+                (SELECT json_object_agg(f.key, c.hub_row -> (f.n::int - 1) ORDER BY f.n)
+                 FROM json_each(c.incoming -> 'values') WITH ORDINALITY AS f(key, value, n)), '{}'::json))
+            END
+        WHERE json_typeof(c.hub_row) = 'array';
+
+        ALTER TABLE sync_control.rejected_rows
+            ADD COLUMN base_version bigint NOT NULL DEFAULT 0,
+            ADD COLUMN changed json,
+            ADD COLUMN status VARCHAR(20) NOT NULL DEFAULT 'set_aside',
+            ADD COLUMN retried_at timestamptz,
+            ADD COLUMN attempts integer NOT NULL DEFAULT 0;
+
+        ALTER TABLE sync_control.conflict_notifications
+            ADD COLUMN conflict_id bigint,
+            ADD COLUMN delivery VARCHAR(20) NOT NULL DEFAULT 'pending',
+            ADD COLUMN attempts integer NOT NULL DEFAULT 0,
+            ADD COLUMN next_attempt_at timestamptz,
+            ADD COLUMN last_error text,
+            ADD COLUMN sent_at timestamptz;
+        -- Notifications made before delivery existed were for review in this table: they are not sent now.
+        UPDATE sync_control.conflict_notifications SET delivery = 'sent',
+            conflict_id = CASE WHEN details ->> 'conflict_id' ~ '^[0-9]{1,18}$'
+                               THEN (details ->> 'conflict_id')::bigint END;
+        CREATE INDEX conflict_notifications_delivery
+            ON sync_control.conflict_notifications (delivery, next_attempt_at);
+        CREATE INDEX conflict_notifications_conflict ON sync_control.conflict_notifications (conflict_id);
+
+        -- As before, and: while FieldSync applies a bundle, a sync_modified_at it supplies (the edit time of the
+        -- site's change, on the hub's clock) is kept; everyone else's rows get now().
+        CREATE OR REPLACE FUNCTION sync_control.stamp_version() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        DECLARE
+            applying text := nullif(current_setting('fieldsync.applying', true), '');
+            probe record;
+        BEGIN
+            IF TG_OP = 'UPDATE' AND applying IS NULL THEN
+                probe := NEW;
+                probe.sync_version := OLD.sync_version;
+                probe.sync_modified_at := OLD.sync_modified_at;
+                probe.sync_origin_client := OLD.sync_origin_client;
+                IF probe::text IS NOT DISTINCT FROM OLD::text THEN
+                    -- Nothing changed: not a new version (and the sync columns are not for hand edits).
+                    NEW.sync_version := OLD.sync_version;
+                    NEW.sync_modified_at := OLD.sync_modified_at;
+                    NEW.sync_origin_client := OLD.sync_origin_client;
+                    RETURN NEW;
+                END IF;
+            END IF;
+            -- The transaction id is assigned before the version is taken: the return watermark relies on it.
+            PERFORM pg_current_xact_id();
+            NEW.sync_version := nextval('sync_control.version_seq');
+            IF applying IS NULL OR NEW.sync_modified_at IS NULL
+                OR (TG_OP = 'UPDATE' AND NEW.sync_modified_at IS NOT DISTINCT FROM OLD.sync_modified_at) THEN
+                NEW.sync_modified_at := now();
+            END IF;
+            NEW.sync_origin_client := applying;
+            RETURN NEW;
+        END
+        $fn$;
+
+        -- Keeps the row as it was before an update that gave it a new version, for field_merge's base rows.
+        -- TG_ARGV: the history table (in sync_control), then the columns to keep. Runs as its owner, so staff
+        -- editing a synced table need no rights on the history table.
+        CREATE FUNCTION sync_control.keep_history() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+            SET search_path = pg_catalog AS $fn$
+        DECLARE
+            columns text;
+        BEGIN
+            SELECT string_agg(quote_ident(c), ', ') INTO columns FROM unnest(TG_ARGV[1:]) AS c;
+            EXECUTE format('INSERT INTO sync_control.%I (%s) SELECT %s FROM (SELECT ($1).*) AS old_row',
+                           TG_ARGV[0], columns, columns) USING OLD;
+            RETURN NULL;
+        END
+        $fn$;
+
+        -- Rows set aside that are still waiting (a retried one is kept, with status 'applied').
+        CREATE OR REPLACE VIEW sync_control.sync_health AS
+        SELECT
+            cs.client_id,
+            cs.client_name,
+            cs.last_sync_timestamp,
+            EXTRACT(EPOCH FROM (NOW() - cs.last_sync_timestamp))/3600 AS hours_since_sync,
+            cs.sync_status,
+            sync_control.pending_rows(cs.client_id) AS pending_changes,
+            (SELECT count(*) FROM sync_control.conflict_notifications n
+              WHERE n.client_id = cs.client_id AND n.status = 'pending') AS unresolved_conflicts,
+            (SELECT count(*) FROM sync_control.rejected_rows r
+              WHERE r.client_id = cs.client_id AND r.status = 'set_aside') AS rejected_rows
+        FROM sync_control.client_state cs;
         """
 }

@@ -219,8 +219,12 @@ public final class PostgresHubStore: HubStore {
                 "INSERT INTO sync_control.table_sync_state (client_id, table_name) "
                     + "SELECT client_id, $1::text FROM sync_control.client_state ON CONFLICT DO NOTHING", [name])
             try connection.run(
-                "INSERT INTO sync_control.conflict_rules (table_name, detection_method, resolution_strategy) "
-                    + "VALUES ($1, 'version_compare', 'server_wins') ON CONFLICT DO NOTHING", [name])
+                "INSERT INTO sync_control.conflict_rules (table_name, detection_method, resolution_strategy, "
+                    + "notify_on_conflict) VALUES ($1, 'version_compare', 'server_wins', false) ON CONFLICT DO NOTHING",
+                [name])
+            if try conflictRule(for: name).strategy == .fieldMerge {
+                try installHistory(for: table)
+            }
             return table
         }
     }

@@ -99,7 +99,8 @@ extension BundleCommand {
                             file: group[0], status: report.status.rawValue, from: report.site,
                             sequence: report.sequence,
                             applied: report.applied, unchanged: report.unchanged, conflicts: report.conflicts,
-                            rejected: report.rejected, keptLocal: nil, missed: report.missedSequences.map(Self.text))
+                            rejected: report.rejected, keptLocal: nil, missed: report.missedSequences.map(Self.text),
+                            pending: report.pendingConflicts, clockOffset: report.clockOffset)
                     case .site:
                         let report = try node.siteEngine().importBundle(paths: group)
                         result = ImportResult(
@@ -108,7 +109,9 @@ extension BundleCommand {
                             conflicts: report.outcomes.filter { $0.kind == .conflictHubKept }.count,
                             rejected: report.outcomes.filter { $0.kind == .rejected || $0.kind == .rejectedKept }.count,
                             keptLocal: report.keptLocal,
-                            missed: report.missedSequences.map(Self.text))
+                            missed: report.missedSequences.map(Self.text),
+                            pending: report.outcomes.filter { $0.kind == .conflictPending }.count,
+                            siteOutcomes: SiteConflictOutcomes(report.outcomes.map(\.kind)))
                     }
                     if !json { result.print() }
                     results.append(result)
@@ -170,6 +173,17 @@ struct ImportResult: Encodable {
     var rejected: Int
     var keptLocal: Int?
     var missed: String?
+    /// Conflicts waiting for a person (at a site: its changes waiting for a decision at the hub).
+    var pending: Int?
+    /// Hub: seconds the site's clock was found off and corrected by.
+    var clockOffset: Double?
+    /// Site: how the hub settled this site's conflicting changes.
+    var siteOutcomes: SiteConflictOutcomes?
+
+    enum CodingKeys: String, CodingKey {
+        case file, status, from, sequence, applied, unchanged, conflicts, rejected, keptLocal, missed, pending
+        case clockOffset
+    }
 
     func print() {
         let name = (file as NSString).lastPathComponent
@@ -184,14 +198,64 @@ struct ImportResult: Encodable {
             var parts = ["\(applied) applied"]
             if let unchanged, unchanged > 0 { parts.append("\(unchanged) unchanged") }
             if let keptLocal, keptLocal > 0 { parts.append("\(keptLocal) kept for newer local edits") }
-            if conflicts > 0 { parts.append("\(conflicts) conflict\(conflicts == 1 ? "" : "s") (hub kept its row)") }
+            if let siteOutcomes {
+                parts += siteOutcomes.phrases
+            } else {
+                let settled = conflicts - (pending ?? 0)
+                if settled > 0 {
+                    parts.append("\(settled) conflict\(settled == 1 ? "" : "s") settled by the table's rule")
+                }
+                if let pending, pending > 0 {
+                    parts.append(
+                        "\(pending) conflict\(pending == 1 ? "" : "s") waiting for a decision "
+                            + "(fieldsync conflicts list --pending)")
+                }
+            }
             if rejected > 0 { parts.append("\(rejected) rejected (see fieldsync status)") }
             Swift.print("\(name): applied bundle \(sequence) from \(from): \(parts.joined(separator: ", "))")
+        }
+        if let clockOffset {
+            Swift.print(
+                "  note: the clock of \(from) was \(Int(abs(clockOffset).rounded())) s "
+                    + "\(clockOffset > 0 ? "behind" : "ahead"); its edit times were corrected")
         }
         if let missed {
             Swift.print(
                 "  note: bundle\(missed.contains("-") ? "s" : "") \(missed) from \(from) never arrived; "
                     + "nothing is lost, this bundle carries their changes")
         }
+    }
+}
+
+/// How the hub settled a site's conflicting changes, counted from a return bundle's outcomes.
+struct SiteConflictOutcomes {
+    var hubKept = 0
+    var siteApplied = 0
+    var merged = 0
+    var pending = 0
+    var resolved = 0
+
+    init(_ kinds: [RowOutcome.Kind]) {
+        for kind in kinds {
+            switch kind {
+            case .conflictHubKept: hubKept += 1
+            case .conflictSiteApplied: siteApplied += 1
+            case .conflictMerged: merged += 1
+            case .conflictPending: pending += 1
+            case .resolved: resolved += 1
+            default: break
+            }
+        }
+    }
+
+    var phrases: [String] {
+        func count(_ number: Int) -> String { "\(number) conflict\(number == 1 ? "" : "s")" }
+        var parts: [String] = []
+        if hubKept > 0 { parts.append("\(count(hubKept)) (hub kept its row)") }
+        if siteApplied > 0 { parts.append("\(count(siteApplied)) (the hub took this site's version)") }
+        if merged > 0 { parts.append("\(count(merged)) (merged at the hub)") }
+        if pending > 0 { parts.append("\(count(pending)) waiting for a decision at the hub") }
+        if resolved > 0 { parts.append("\(count(resolved)) decided at the hub") }
+        return parts
     }
 }

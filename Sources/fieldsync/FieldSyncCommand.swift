@@ -27,7 +27,8 @@ struct FieldSyncCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            KeysCommand.self, HubCommand.self, SiteCommand.self, BundleCommand.self, StatusCommand.self,
+            KeysCommand.self, HubCommand.self, SiteCommand.self, BundleCommand.self, ConflictsCommand.self,
+            StatusCommand.self,
             DemoCommand.self,
         ]
     )

@@ -7,8 +7,8 @@ import Foundation
 struct HubCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hub",
-        abstract: "Set up a hub: its store, synced tables and registered sites.",
-        subcommands: [Init.self, AddTable.self, AddSite.self]
+        abstract: "Set up a hub: its store, synced tables, registered sites, conflict rules and notifications.",
+        subcommands: [Init.self, AddTable.self, AddSite.self, Rules.self, Notify.self]
     )
 
     struct Init: ParsableCommand {
@@ -49,7 +49,7 @@ struct HubCommand: ParsableCommand {
                 if node.configuration.store == nil { node.configuration.store = "hub.sqlite" }
                 try node.createFolders()
                 let (identity, created) = try node.ensureKeys()
-                _ = try node.openStore(create: id)
+                try node.applyConfiguredRules(to: node.openStore(create: id))
                 try node.save()
                 print("Hub '\(id)' is ready in \(dir)/")
                 print("  store:       \(node.storeDescription)")
@@ -112,6 +112,8 @@ struct HubCommand: ParsableCommand {
                             + table.columns.map { "\($0.name) \($0.type)" }.joined(separator: ", ")
                             + "; primary key (\(table.primaryKey.joined(separator: ", ")))")
                 }
+                // A rule in fieldsync.json for a table added just now applies from now on.
+                try node.applyConfiguredRules(to: engine.store)
             }
         }
 

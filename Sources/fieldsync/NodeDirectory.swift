@@ -42,11 +42,16 @@ struct NodeConfiguration: Codable {
     var hubPublicKey: String?
     /// Largest bundle part file in bytes (default 4,000,000,000, below FAT32's limit).
     var partSizeLimit: Int64?
+    /// Hub: conflict rules by table, applied to the store whenever a hub command opens it (see
+    /// ``NodeDirectory/applyConfiguredRules(to:)``).
+    var conflictRules: [String: ConfiguredRule]?
+    /// Hub: where `fieldsync hub notify` delivers conflict notifications.
+    var notify: NotifySettings?
 
     enum CodingKeys: String, CodingKey {
-        case format, version, role, id, keys, inbox, outbox, store, database, hub
+        case format, version, role, id, keys, inbox, outbox, store, database, hub, notify
         case hubPublicKey = "hub_public_key", partSizeLimit = "part_size_limit", storePassword = "store_password"
-        case dataSchema = "data_schema"
+        case dataSchema = "data_schema", conflictRules = "conflict_rules"
     }
 
     static let fileName = "fieldsync.json"
@@ -71,6 +76,8 @@ extension NodeConfiguration {
         hub = try container.decodeIfPresent(String.self, forKey: .hub)
         hubPublicKey = try container.decodeIfPresent(String.self, forKey: .hubPublicKey)
         partSizeLimit = try container.decodeIfPresent(Int64.self, forKey: .partSizeLimit)
+        conflictRules = try container.decodeIfPresent([String: ConfiguredRule].self, forKey: .conflictRules)
+        notify = try container.decodeIfPresent(NotifySettings.self, forKey: .notify)
     }
 }
 
@@ -115,9 +122,10 @@ struct NodeDirectory {
         }
     }
 
-    /// Whether the configuration carries a database password (in `store_password` or inside the store URL).
+    /// Whether the configuration carries a secret: a database password (in `store_password` or inside the store
+    /// URL), or one for notifications (see ``NotifySettings/secretField``).
     var holdsPassword: Bool {
-        if configuration.storePassword != nil { return true }
+        if configuration.storePassword != nil || configuration.notify?.secretField != nil { return true }
         guard let store = configuration.store else { return false }
         if let url = URLComponents(string: store), url.password != nil { return true }
         return store.contains("password=")
@@ -163,10 +171,12 @@ struct NodeDirectory {
         }
     }
 
-    /// The hub's engine over its store.
+    /// The hub's engine over its store, with the conflict rules of the configuration file applied.
     func hubEngine() throws -> HubEngine {
         try requireRole(.hub)
-        return try HubEngine(store: try openStore(create: nil), keys: try loadKeys())
+        let store = try openStore(create: nil)
+        try applyConfiguredRules(to: store)
+        return try HubEngine(store: store, keys: try loadKeys())
     }
 
     /// Whether `store` names a PostgreSQL database rather than a SQLite file.

@@ -51,3 +51,15 @@ func formatBytes(_ bytes: Int64) -> String {
     }
     return String(format: "%.1f %@", value, units[unit])
 }
+
+/// Prints `rows` under `header` in columns two spaces apart (the last column is not padded).
+func printTable(header: [String], rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    for row in all {
+        let cells = row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  "))
+    }
+}

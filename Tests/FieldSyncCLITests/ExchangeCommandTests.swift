@@ -242,7 +242,7 @@ import Testing
         let fromA = try network.exportSite("site-a")
         let fromB = try network.exportSite("site-b")
         let ingest = try network.importAtHub([fromA, fromB])
-        #expect(ingest.stdout.contains("1 conflict (hub kept its row)"), "\(ingest.stdout)")
+        #expect(ingest.stdout.contains("1 conflict settled by the table's rule"), "\(ingest.stdout)")
         #expect(ingest.stdout.contains("1 rejected (see fieldsync status)"), "\(ingest.stdout)")
         for site in ["site-a", "site-b"] { try network.importAtSite(site, [try network.exportHub(for: site)]) }
         try network.round()

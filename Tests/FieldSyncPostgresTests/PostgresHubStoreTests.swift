@@ -12,7 +12,7 @@ struct PostgresHubStoreTests {
         let again = try PostgresHubStore.create(configuration: database.configuration(), hubID: "hub")
         _ = try PostgresHubStore(configuration: database.configuration())
         let sql = try database.connect()
-        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 1)
+        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 2)
         let tables = Set(
             try sql.query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'sync_control'"
@@ -251,10 +251,12 @@ struct PostgresHubStoreTests {
         #expect(try staff.scalar("SELECT name FROM people WHERE id = 'p1'") == "HQ")
         #expect(try staff.scalar("SELECT sync_origin_client FROM people WHERE id = 'p3'") == "site-a")
         #expect(
-            try staff.query("SELECT pk, incoming->'values'->>'name', hub_row->>1 FROM sync_control.conflicts").rows
-                == [["[\"p1\"]", "Site", "HQ"]])
+            try staff.query(
+                "SELECT pk, incoming->'values'->>'name', hub_row->'values'->>'name' FROM sync_control.conflicts"
+            ).rows == [["[\"p1\"]", "Site", "HQ"]])
         #expect(try staff.scalar("SELECT reason FROM sync_control.rejected_rows")?.contains("age_positive") == true)
-        #expect(try staff.integer("SELECT unresolved_conflicts FROM sync_control.sync_health") == 1)
+        // The default rule does not notify.
+        #expect(try staff.integer("SELECT unresolved_conflicts FROM sync_control.sync_health") == 0)
         let plan = try store.planReturn(for: "site-a")
         #expect(Set(plan.outcomes.map(\.kind)) == [.conflictHubKept, .rejected])
         let keys = try streamedKeys(store, plan)

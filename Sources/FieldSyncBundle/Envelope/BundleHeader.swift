@@ -35,7 +35,8 @@ public struct BundleHeader: Sendable, Codable, Equatable {
     /// Positions this bundle builds on, by name (for example `acknowledged`, the last sequence the sender has
     /// applied from the recipient). Documented in `docs/bundle-format.md`.
     public var prerequisites: [String: Int64]
-    /// When the sender wrote the bundle, by its own clock (RFC 3339, UTC). Informational only: clocks lie.
+    /// When the sender wrote the bundle, by its own clock (RFC 3339, UTC). Clocks lie: never order bundles by
+    /// it. The hub uses it only to estimate how far a site's clock is off, to correct the site's edit times.
     public var created: String
     /// Plaintext bytes per secretstream chunk (the last chunk may be shorter).
     public var chunkSize: Int

@@ -198,28 +198,9 @@ extension SQLiteHubStore {
                     .notFound, "table '\(record.table)' is not synced by this hub", location: connection.path)
             }
             let current = try currentRow(schema, key: record.key)
-            var decided = try decidedRow(record, schema: schema, current: current, take: resolution.take)
-            for (name, text) in resolution.set {
-                guard let index = schema.columnIndex(named: name) else {
-                    throw StoreError(.schema, "table '\(schema.name)' has no column '\(name)'")
-                }
-                guard !schema.primaryKey.contains(name) else {
-                    throw StoreError(
-                        .schema, "'\(name)' is part of the primary key of '\(schema.name)' and cannot be set")
-                }
-                guard !decided.deleted else {
-                    throw StoreError(
-                        .invalidState, "conflict \(record.id): the decided row is a delete, so no value can be set")
-                }
-                decided.values[index] = try text.map { try Value.parse($0, as: schema.columns[index].type) } ?? .null
-            }
+            let decided = try resolution.decidedRow(for: record, schema: schema, current: current)
             try writeAtHub(decided, schema: schema, current: current)
-            let decision: ConflictDecision =
-                switch resolution.take {
-                case .site: .resolvedSite
-                case .hub: .resolvedHub
-                case .merged: .resolvedMerged
-                }
+            let decision = resolution.take.decision
             let now = nowText()
             try connection.run(
                 "UPDATE _fieldsync_conflicts SET decision = ?, resolved_at = ?, resolution = ? WHERE id = ?",
@@ -238,44 +219,6 @@ extension SQLiteHubStore {
                 site: record.site, operation: "resolve", rows: 1, milliseconds: 0, status: "ok",
                 message: "conflict \(record.id) on table \(record.table) resolved: \(decision.rawValue)")
             return try conflict(id: record.id)
-        }
-    }
-
-    /// The row a person's decision makes, over every column of the hub's table.
-    private func decidedRow(
-        _ record: ConflictRecord, schema: TableSchema, current: (values: [Value], deleted: Bool)?,
-        take: ConflictTake
-    ) throws -> (values: [Value], deleted: Bool) {
-        var values = current?.values ?? [Value](repeating: .null, count: schema.columns.count)
-        let positions = record.columns.map { schema.columnIndex(named: $0) }
-        if current == nil {
-            for (position, value) in zip(positions, record.incoming) {
-                if let position, schema.primaryKey.contains(schema.columns[position].name) { values[position] = value }
-            }
-        }
-        switch take {
-        case .site:
-            guard record.incomingOperation != .delete else { return (values, true) }
-            for (position, value) in zip(positions, record.incoming) {
-                if let position { values[position] = value }
-            }
-            return (values, false)
-        case .hub:
-            return (values, current?.deleted ?? true)
-        case .merged:
-            let deleted = current?.deleted ?? true
-            guard !deleted, record.incomingOperation != .delete, let base = record.base else {
-                return (values, deleted)
-            }
-            // The site's changes to columns the hub has not changed since the row the site started from.
-            for (index, position) in positions.enumerated() {
-                guard let position, !schema.primaryKey.contains(schema.columns[position].name) else { continue }
-                let site = record.incoming[index]
-                if !site.isSameValue(as: base[index]) && values[position].isSameValue(as: base[index]) {
-                    values[position] = site
-                }
-            }
-            return (values, false)
         }
     }
 

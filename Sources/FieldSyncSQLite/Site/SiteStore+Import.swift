@@ -320,8 +320,11 @@ final class ReturnApplier {
             guard let values = Value.arrayFromJSON(outcome.key), values.count == incoming.primaryKey.count else {
                 continue
             }
-            let local = local!.primaryKey.map { name in values[incoming.primaryKey.firstIndex(of: name)!] }
-            if let key = try applier.keyJSON(local).textValue { applier.decided[key] = outcome }
+            let ordered = local!.primaryKey.compactMap { name in
+                incoming.primaryKey.firstIndex(of: name).map { values[$0] }
+            }
+            guard ordered.count == local!.primaryKey.count, ordered.count == values.count else { continue }
+            if let key = try applier.keyJSON(ordered).textValue { applier.decided[key] = outcome }
         }
         return (applier, created)
     }
