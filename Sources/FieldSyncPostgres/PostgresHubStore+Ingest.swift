@@ -301,7 +301,7 @@ extension PostgresHubStore {
                 if let write = verdict.write {
                     if write != local {
                         // A merged row: not what was staged, so written on its own.
-                        try applier.write(write, exists: true, editTime: editTime)
+                        try applier.write(verdict: verdict, write, editTime: editTime)
                     } else if write.operation == .delete {
                         tombstones.append(ordinal)
                     } else {

@@ -153,7 +153,7 @@ final class PostgresTableApplier {
             let hub = hub!
             let (verdict, base) = try settle(local, hub: hub, editTime: editTime)
             if let write = verdict.write,
-                let reason = try guarded(rowByRow, { try self.write(write, exists: true, editTime: editTime) })
+                let reason = try guarded(rowByRow, { try self.write(verdict: verdict, write, editTime: editTime) })
             {
                 return reason
             }
@@ -183,6 +183,19 @@ final class PostgresTableApplier {
         } catch let error as StoreError where error.code == .constraint {
             return error.message
         }
+    }
+
+    /// Writes what a conflict's verdict decided. A merged row is a change made at the hub (origin NULL, the
+    /// hub's time): neither side had it, so it must go to every site, the sending one included, and a later edit
+    /// from the sending site based on an older row must meet it as someone else's change.
+    func write(verdict: ConflictVerdict, _ change: Change, editTime: Double) throws {
+        guard verdict.decision == .merged else {
+            return try write(change, exists: true, editTime: editTime)
+        }
+        let applying = try store.connection.scalar("SELECT current_setting('fieldsync.applying', true)") ?? ""
+        try store.connection.run("SELECT set_config('fieldsync.applying', '', true)")
+        try write(change, exists: true, editTime: editTime)
+        try store.connection.run("SELECT set_config('fieldsync.applying', $1, true)", [applying])
     }
 
     /// Writes the row (insert when the hub never had it, so a concurrent insert of the same key fails rather

@@ -12,6 +12,7 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
     case clientWinsAppliesTheSiteRow
     case lastWriteWinsTakesTheLaterEdit
     case fieldMergeCombinesDisjointColumns
+    case fieldMergeKeepsTheHubEditWhenTheSiteEditsAgainBeforeHearing
     case fieldMergeOverlapFallsBackToServerWins
     case fieldMergeOverlapFallsBackToClientWins
     case fieldMergeOverlapFallsBackToLastWriteWins
@@ -91,6 +92,20 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
             #expect(conflict.decision == .merged && conflict.contested.isEmpty)
             try Self.settle(world)
             #expect(try world.hubRow("people", .text("p1")) == Self.p1(name: "HQ name", age: 35))
+
+        case .fieldMergeKeepsTheHubEditWhenTheSiteEditsAgainBeforeHearing:
+            // The merged row is the hub's making: the site's next edit, still based on the old row, must meet it as
+            // someone else's change and merge again, not overwrite the hub's name with the site's old one.
+            let world = try Self.world(kind, rule: .fieldMerge)
+            try world.hubSQL.execute("UPDATE people SET name = 'HQ name' WHERE id = 'p1'")
+            try world.siteSQL("site-a", "UPDATE people SET age = 35 WHERE id = 'p1'")
+            #expect(try world.sendToHub("site-a").conflicts == 1)
+            try world.siteSQL("site-a", "UPDATE people SET note = 'second' WHERE id = 'p1'")
+            #expect(try world.sendToHub("site-a").conflicts == 1)
+            #expect(try world.hubRow("people", .text("p1")) == Self.p1(name: "HQ name", age: 35, note: "second"))
+            try Self.settle(world)
+            #expect(
+                try world.siteRow("site-a", "people", .text("p1")) == Self.p1(name: "HQ name", age: 35, note: "second"))
 
         case .fieldMergeOverlapFallsBackToServerWins, .fieldMergeOverlapFallsBackToClientWins,
             .fieldMergeOverlapFallsBackToLastWriteWins, .fieldMergeOverlapFallsBackToManual:

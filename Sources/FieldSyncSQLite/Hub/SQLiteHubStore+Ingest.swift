@@ -413,7 +413,12 @@ final class HubTableApplier {
             change, hub: hub, schema: schema, rule: rule, base: base, editTime: editTime)
         if let write = verdict.write {
             do {
-                try self.write(write, key: key, editTime: editTime)
+                // A merged row is a change made at the hub (no origin, the hub's time): neither side had it, so
+                // it must go to every site, the sending one included, and a later edit from the sending site
+                // based on an older row must meet it as someone else's change.
+                let merged = verdict.decision == .merged
+                try self.write(
+                    write, key: key, editTime: merged ? clock.received : editTime, atHub: merged)
             } catch let error as StoreError where error.code == .constraint {
                 return .failed(error.message)
             }
@@ -437,9 +442,9 @@ final class HubTableApplier {
         return row.last?.integerValue == 1 ? nil : Array(row.dropLast())
     }
 
-    /// Writes the row (or its tombstone), stamped with the next hub version, the origin and the edit time (to the
-    /// second).
-    private func write(_ change: Change, key: [Value], editTime: Double) throws {
+    /// Writes the row (or its tombstone), stamped with the next hub version, the origin (none with `atHub`) and
+    /// the edit time (to the second).
+    private func write(_ change: Change, key: [Value], editTime: Double, atHub: Bool = false) throws {
         // Whole seconds, as the stamps of earlier releases: sub-second order means nothing between clocks that
         // may be minutes apart uncorrected, and the shorter text keeps as many rows in each page as before.
         let second = editTime.rounded(.down)
@@ -448,7 +453,8 @@ final class HubTableApplier {
             lastSecondText = HubTime.format(second, wholeSeconds: true)
         }
         let stamp: [Value] = [
-            .integer(versions.next()), .text(lastSecondText), versions.origin.map(Value.text) ?? .null,
+            .integer(versions.next()), .text(lastSecondText),
+            atHub ? .null : versions.origin.map(Value.text) ?? .null,
         ]
         if change.operation == .delete {
             try tombstone.bind(key + stamp)
