@@ -299,8 +299,8 @@ extension PostgresHubStore {
                 let editTime = applier.editTime(change)
                 let (verdict, base) = try applier.settle(local, hub: hub, editTime: editTime)
                 if let write = verdict.write {
-                    if write != local {
-                        // A merged row: not what was staged, so written on its own.
+                    if verdict.decision == .merged || write != local {
+                        // A merged row: a change made at the hub, not what was staged, so written on its own.
                         try applier.write(verdict: verdict, write, editTime: editTime)
                     } else if write.operation == .delete {
                         tombstones.append(ordinal)

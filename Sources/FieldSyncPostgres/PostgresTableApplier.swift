@@ -72,8 +72,9 @@ final class PostgresTableApplier {
             let history = PostgresHubStore.historyTable(hub.name)
             self.history = history
             baseLookup = try store.prepared(
-                "SELECT \(columns) FROM \(history) WHERE \(keyMatch) AND sync_version = $\(keyCount + 1) "
-                    + "AND NOT sync_deleted ORDER BY history_at DESC LIMIT 1")
+                "SELECT \(columns) FROM \(history) WHERE \(keyMatch) AND (sync_version = $\(keyCount + 1) "
+                    + "OR (sync_origin_client = $\(keyCount + 2) AND sync_version > $\(keyCount + 1))) "
+                    + "AND NOT sync_deleted ORDER BY sync_version DESC, history_at DESC LIMIT 1")
         } else {
             history = nil
             baseLookup = nil
@@ -111,10 +112,11 @@ final class PostgresTableApplier {
             modifiedAt: row.count > count + 3 ? row[count + 3].flatMap { Double($0) } : nil)
     }
 
-    /// The row as it was at `version` (for field_merge), from the table's history; `nil` when not kept.
-    func base(key: [Value], version: Int64) throws -> [Value]? {
+    /// The row as `site` last had it (for field_merge), from the table's history: the latest of the version its
+    /// edit was based on and the versions the site made itself since; `nil` when not kept.
+    func base(key: [Value], version: Int64, site: String) throws -> [Value]? {
         guard let baseLookup else { return nil }
-        guard let row = try baseLookup.query(key.map(PostgresTypes.parameter) + [String(version)]).rows.first
+        guard let row = try baseLookup.query(key.map(PostgresTypes.parameter) + [String(version), site]).rows.first
         else { return nil }
         return schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) }
     }
@@ -124,7 +126,9 @@ final class PostgresTableApplier {
     func settle(_ change: Change, hub: HubRowState, editTime: Double) throws -> (ConflictVerdict, [Value]?) {
         var base: [Value]?
         if rule.strategy == .fieldMerge {
-            base = try self.base(key: schema.primaryKeyIndexes.map { change.values[$0] }, version: change.baseVersion)
+            base = try self.base(
+                key: schema.primaryKeyIndexes.map { change.values[$0] }, version: change.baseVersion,
+                site: change.origin)
         }
         let verdict = ConflictResolver.settle(
             change, hub: hub, schema: schema, rule: rule, base: base, editTime: editTime)

@@ -13,6 +13,7 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
     case lastWriteWinsTakesTheLaterEdit
     case fieldMergeCombinesDisjointColumns
     case fieldMergeKeepsTheHubEditWhenTheSiteEditsAgainBeforeHearing
+    case fieldMergeKnowsTheRowASiteMadeItself
     case fieldMergeOverlapFallsBackToServerWins
     case fieldMergeOverlapFallsBackToClientWins
     case fieldMergeOverlapFallsBackToLastWriteWins
@@ -92,6 +93,22 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
             #expect(conflict.decision == .merged && conflict.contested.isEmpty)
             try Self.settle(world)
             #expect(try world.hubRow("people", .text("p1")) == Self.p1(name: "HQ name", age: 35))
+
+        case .fieldMergeKnowsTheRowASiteMadeItself:
+            // A row the site created never comes back to it, so its edits are based on version 0; the base is the
+            // version the site itself made, which the hub kept.
+            let world = try Self.world(kind, rule: .fieldMerge)
+            try world.siteSQL("site-a", "INSERT INTO people VALUES ('p9', 'Baraka', 40, 'new')")
+            _ = try world.sendToHub("site-a")
+            try world.hubSQL.execute("UPDATE people SET name = 'Baraka O.' WHERE id = 'p9'")
+            try world.siteSQL("site-a", "UPDATE people SET age = 41 WHERE id = 'p9'")
+            #expect(try world.sendToHub("site-a").conflicts == 1)
+            let conflict = try #require(try world.hubStore.conflicts(ConflictFilter()).last)
+            #expect(conflict.decision == .merged && conflict.base != nil)
+            try Self.settle(world)
+            #expect(
+                try world.siteRow("site-a", "people", .text("p9"))
+                    == [.text("p9"), .text("Baraka O."), .integer(41), .text("new")])
 
         case .fieldMergeKeepsTheHubEditWhenTheSiteEditsAgainBeforeHearing:
             // The merged row is the hub's making: the site's next edit, still based on the old row, must meet it as

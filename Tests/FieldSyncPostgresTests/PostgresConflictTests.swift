@@ -271,8 +271,9 @@ struct PostgresConflictTests {
         #expect(decisions("t_lww") == ["site_applied", "hub_kept", "site_applied", "hub_kept"])
         #expect(row("t_lww", "p2") == ["site 2", "200", "false", nil])
         #expect(decisions("t_merge") == ["merged", "merged", "site_applied", "hub_kept"])
-        #expect(row("t_merge", "p1") == ["site 1b", "1", "false", "site-a"], "contested, later at the site")
-        #expect(row("t_merge", "p2") == ["site 2b", "200", "false", "site-a"], "the two edits merged")
+        // A merged row is the hub's making: no origin site.
+        #expect(row("t_merge", "p1") == ["site 1b", "1", "false", nil], "contested, later at the site")
+        #expect(row("t_merge", "p2") == ["site 2b", "200", "false", nil], "the two edits merged")
         #expect(rowPath.conflicts.first { $0[2] == "t_merge" }?[14] == "[\"name\"]")
         #expect(rowPath.conflicts.first { $0[2] == "t_merge" }?[11] != nil, "the base row came from the history")
         #expect(decisions("t_manual") == ["pending", "pending", "pending", "pending"])
@@ -322,7 +323,7 @@ struct PostgresConflictTests {
                 ]))
         #expect(report.conflicts == 1)
         #expect(
-            try staff.query("SELECT name, age::text, sync_origin_client FROM people").rows == [["site", "3", "site-a"]])
+            try staff.query("SELECT name, age::text, sync_origin_client FROM people").rows == [["site", "3", nil]])
         let record = try #require(try store.conflicts(ConflictFilter()).first)
         #expect(record.decision == .merged)
         #expect(record.base == [.text("p1"), .text("second"), .integer(1)])

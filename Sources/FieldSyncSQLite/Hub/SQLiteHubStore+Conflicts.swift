@@ -77,13 +77,16 @@ extension SQLiteHubStore {
         let key = (schema.primaryKey.map(Identifier.quoted) + ["sync_version"]).joined(separator: ", ")
         try connection.execute(
             "CREATE TABLE IF NOT EXISTS \(history) (\(definitions.joined(separator: ", ")), "
-                + "sync_version INTEGER NOT NULL, sync_deleted INTEGER NOT NULL, kept_at TEXT NOT NULL, "
-                + "PRIMARY KEY (\(key)))")
+                + "sync_version INTEGER NOT NULL, sync_deleted INTEGER NOT NULL, sync_origin_client TEXT, "
+                + "kept_at TEXT NOT NULL, PRIMARY KEY (\(key)))")
         let present = try connection.query(
             "SELECT name FROM pragma_table_info(?)", [.text(Self.historyTable(schema.name))]
         ).compactMap { $0.first?.textValue }
         for (column, definition) in zip(schema.columns, definitions) where !present.contains(column.name) {
             try connection.execute("ALTER TABLE \(history) ADD COLUMN \(definition)")
+        }
+        if !present.contains("sync_origin_client") {
+            try connection.execute("ALTER TABLE \(history) ADD COLUMN sync_origin_client TEXT")
         }
         try connection.execute(
             "CREATE INDEX IF NOT EXISTS \(Identifier.quoted(Self.historyTable(schema.name) + "_kept")) "
@@ -97,8 +100,9 @@ extension SQLiteHubStore {
             CREATE TRIGGER \(trigger) BEFORE UPDATE ON \(Identifier.quoted(schema.name))
             WHEN OLD.sync_version IS NOT NEW.sync_version OR \(SQLText.anyChanged(schema.columns.map(\.name) + ["sync_deleted"]))
             BEGIN
-                INSERT OR IGNORE INTO \(history) (\(columns), sync_version, sync_deleted, kept_at)
-                VALUES (\(oldValues), OLD.sync_version, OLD.sync_deleted, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+                INSERT OR IGNORE INTO \(history) (\(columns), sync_version, sync_deleted, sync_origin_client, kept_at)
+                VALUES (\(oldValues), OLD.sync_version, OLD.sync_deleted, OLD.sync_origin_client,
+                        strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
             END;
             """)
     }

@@ -338,8 +338,10 @@ final class HubTableApplier {
             let historyTable = Identifier.quoted(SQLiteHubStore.historyTable(hub.name))
             // A history table that lacks a column (the hub's table changed without add-table) gives no base image.
             history = try? connection.prepare(
-                "SELECT \(SQLText.columnList(schema)), sync_deleted FROM \(historyTable) "
-                    + "WHERE \(keyMatch) AND sync_version = ?\(schema.primaryKey.count + 1)")
+                "SELECT \(SQLText.columnList(schema)), sync_deleted FROM \(historyTable) WHERE \(keyMatch) "
+                    + "AND (sync_version = ?\(schema.primaryKey.count + 1) OR (sync_origin_client = "
+                    + "?\(schema.primaryKey.count + 2) AND sync_version > ?\(schema.primaryKey.count + 1))) "
+                    + "ORDER BY sync_version DESC LIMIT 1")
             // Versions every site has moved past, kept over 30 days, are no longer anyone's base.
             _ = try? connection.run(
                 "DELETE FROM \(historyTable) WHERE sync_version <= "
@@ -408,7 +410,7 @@ final class HubTableApplier {
         _ change: Change, key: [Value], hub: HubRowState, recorder: OutcomeRecorder, report: inout IngestReport
     ) throws -> HubWrite {
         let editTime = clock.editTime(change.changedAt)
-        let base = try baseImage(key: key, version: change.baseVersion, hub: hub)
+        let base = try baseImage(key: key, version: change.baseVersion, site: change.origin, hub: hub)
         let verdict = ConflictResolver.settle(
             change, hub: hub, schema: schema, rule: rule, base: base, editTime: editTime)
         if let write = verdict.write {
@@ -430,12 +432,13 @@ final class HubTableApplier {
         return .conflict(id)
     }
 
-    /// The hub's row at `version`, as the site last had it (field_merge only); `nil` when no longer known.
-    private func baseImage(key: [Value], version: Int64, hub: HubRowState) throws -> [Value]? {
+    /// The row as `site` last had it (field_merge only): the latest of the version its edit was based on and the
+    /// versions the site made itself since; `nil` when no longer known.
+    private func baseImage(key: [Value], version: Int64, site: String, hub: HubRowState) throws -> [Value]? {
         guard rule.strategy == .fieldMerge else { return nil }
         if hub.version == version { return hub.deleted ? nil : hub.values }
         guard let history else { return nil }
-        try history.bind(key + [.integer(version)])
+        try history.bind(key + [.integer(version), .text(site)])
         defer { history.reset() }
         guard try history.step() else { return nil }
         let row = history.row()
