@@ -15,6 +15,15 @@ public enum ConflictDecision: String, Sendable, Codable, CaseIterable {
 
     /// Whether someone still has to decide.
     public var isPending: Bool { self == .pending }
+
+    /// Whether a person decided it (`fieldsync conflicts resolve`); until then a person may still decide, also
+    /// over what the rule chose.
+    public var isResolved: Bool {
+        switch self {
+        case .resolvedSite, .resolvedHub, .resolvedMerged: true
+        case .hubKept, .siteApplied, .merged, .pending: false
+        }
+    }
 }
 
 /// How a conflict is settled: the decision, and what to write at the hub.

@@ -183,9 +183,9 @@ public protocol HubStore: AnyObject {
     func conflicts(_ filter: ConflictFilter) throws -> [ConflictRecord]
     /// One conflict with the hub's current row; throws `notFound` for an unknown id.
     func conflict(id: Int64) throws -> ConflictRecord
-    /// Decides a pending conflict: writes the decided row as a change made at the hub (every site in scope
+    /// Decides a conflict, pending or settled by the rule: writes the decided row as a change made at the hub (every site in scope
     /// receives it), marks the conflict resolved and its notification resolved, and queues the outcome for the
-    /// site that sent the change. Throws `invalidState` if the conflict is not pending.
+    /// site that sent the change. Throws `invalidState` if a person decided it already.
     @discardableResult
     func resolveConflict(_ resolution: ConflictResolution) throws -> ConflictRecord
     /// Rows set aside (by default only those still waiting), oldest first.

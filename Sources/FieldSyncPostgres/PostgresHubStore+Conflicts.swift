@@ -93,7 +93,7 @@ extension PostgresHubStore {
     /// it is the hub's row already; the conflict becomes `resolved_site`, `resolved_hub` or `resolved_merged`
     /// with the decided row, its notifications `resolved`, and its outcome is queued for the site.
     ///
-    /// - Throws: ``StoreError`` with `.notFound` for an unknown conflict, `.invalidState` if it is not pending,
+    /// - Throws: ``StoreError`` with `.notFound` for an unknown conflict, `.invalidState` if a person decided it already,
     ///   `.schema` for a `set` the table cannot take, `.constraint` if the decided row breaks a constraint.
     @discardableResult
     public func resolveConflict(_ resolution: ConflictResolution) throws -> ConflictRecord {
@@ -107,9 +107,11 @@ extension PostgresHubStore {
                 throw StoreError(.notFound, "there is no conflict \(resolution.id)", location: connection.location)
             }
             let record = Self.conflictRecord(row)
-            guard record.decision.isPending else {
+            guard !record.decision.isResolved else {
                 throw StoreError(
-                    .invalidState, "conflict \(resolution.id) is already resolved (\(record.decision.rawValue))")
+                    .invalidState,
+                    "conflict \(resolution.id) was already decided by a person (\(record.decision.rawValue) at \(record.resolvedAt ?? "?"))"
+                )
             }
             guard let schema = try tables().first(where: { $0.name == record.table }) else {
                 throw StoreError(

@@ -120,6 +120,8 @@ func printConflict(_ conflict: ConflictRecord) {
     var decision = conflict.decision.rawValue
     if conflict.decision.isPending {
         decision += " (decide with 'fieldsync conflicts resolve \(conflict.id) --take site|hub|merged')"
+    } else if !conflict.decision.isResolved {
+        decision += " (by the rule; 'fieldsync conflicts resolve \(conflict.id)' can still decide otherwise)"
     }
     print("  decision:   \(decision)")
     if let resolvedAt = conflict.resolvedAt { print("  resolved:   \(resolvedAt)") }

@@ -234,7 +234,7 @@ import Testing
         #expect(try network.hubRows("people", columns: "id, name, age", order: "id") == ["'a1','Amina K',33"])
         let again = try network.fieldsync(["conflicts", "resolve", "--dir", hub, String(id), "--take", "hub"])
         #expect(again.status == 1)
-        #expect(again.stderr.contains("conflict \(id) is already resolved"), "\(again.stderr)")
+        #expect(again.stderr.contains("conflict \(id) was already decided by a person"), "\(again.stderr)")
         #expect(
             (try Self.json(network.succeed(["conflicts", "list", "--dir", hub, "--pending", "--json"])) as? [Any])?
                 .isEmpty == true)

@@ -9,6 +9,7 @@ import Testing
 /// no PostgreSQL server is configured): both stores must behave the same.
 enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
     case serverWinsKeepsTheHubRow
+    case aPersonOverridesWhatTheRuleDecided
     case clientWinsAppliesTheSiteRow
     case lastWriteWinsTakesTheLaterEdit
     case fieldMergeCombinesDisjointColumns
@@ -51,6 +52,24 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
             #expect(conflict.rule == .serverWins && conflict.decision == .hubKept)
             try Self.settle(world)
             #expect(try world.hubRow("people", .text("p1")) == Self.p1(age: 40))
+
+        case .aPersonOverridesWhatTheRuleDecided:
+            let world = try Self.world(kind, rule: .serverWins)
+            try world.hubSQL.execute("UPDATE people SET age = 40 WHERE id = 'p1'")
+            try world.siteSQL("site-a", "UPDATE people SET age = 35 WHERE id = 'p1'")
+            _ = try world.sendToHub("site-a")
+            try Self.settle(world)
+            #expect(try world.siteRow("site-a", "people", .text("p1")) == Self.p1(age: 40))
+            let conflict = try #require(try world.hubStore.conflicts(ConflictFilter()).first)
+            try world.hubStore.resolveConflict(ConflictResolution(id: conflict.id, take: .site))
+            #expect(try world.hubStore.conflict(id: conflict.id).decision == .resolvedSite)
+            #expect(throws: StoreError.self, "a person's decision stands") {
+                try world.hubStore.resolveConflict(ConflictResolution(id: conflict.id, take: .hub))
+            }
+            try Self.settle(world)
+            for site in ["site-a", "site-b"] {
+                #expect(try world.siteRow(site, "people", .text("p1")) == Self.p1(age: 35))
+            }
 
         case .clientWinsAppliesTheSiteRow:
             let world = try Self.world(kind, rule: .clientWins)

@@ -192,9 +192,10 @@ extension SQLiteHubStore {
     public func resolveConflict(_ resolution: ConflictResolution) throws -> ConflictRecord {
         try connection.withTransaction {
             let record = try conflict(id: resolution.id)
-            guard record.decision.isPending else {
+            guard !record.decision.isResolved else {
                 throw StoreError(
-                    .invalidState, "conflict \(record.id) is already resolved (\(record.decision.rawValue))",
+                    .invalidState,
+                    "conflict \(record.id) was already decided by a person (\(record.decision.rawValue) at \(record.resolvedAt ?? "?"))",
                     location: connection.path)
             }
             guard let schema = try tables().first(where: { $0.name == record.table }) else {
