@@ -39,13 +39,17 @@ public enum ConflictJudge {
     /// Judges `change` against the hub's current row (`nil` if the hub has never had the row).
     ///
     /// - Parameter schema: the table's schema; its primary-key columns are ignored when comparing values.
-    public static func judge(_ change: Change, hub: HubRowState?, schema: TableSchema) -> Decision {
+    /// - Parameter retry: the change was set aside and is tried again later: anything since its base, even a
+    ///   later change from its own site, is newer than it and counts as someone else's.
+    public static func judge(_ change: Change, hub: HubRowState?, schema: TableSchema, retry: Bool = false)
+        -> Decision
+    {
         guard let hub else {
             return change.operation == .delete ? .unchanged : .apply
         }
         if sameResult(change, hub: hub, schema: schema) { return .unchanged }
         let changedSinceBase = hub.version > change.baseVersion
-        let bySomeoneElse = hub.origin != change.origin
+        let bySomeoneElse = retry || hub.origin != change.origin
         return changedSinceBase && bySomeoneElse ? .conflict : .apply
     }
 
@@ -61,8 +65,10 @@ public enum ConflictJudge {
     }
 
     /// The action for `change` against the hub's current row; see ``judge(_:hub:schema:)``.
-    public static func action(for change: Change, hub: HubRowState?, schema: TableSchema) -> Action {
-        switch judge(change, hub: hub, schema: schema) {
+    public static func action(for change: Change, hub: HubRowState?, schema: TableSchema, retry: Bool = false)
+        -> Action
+    {
+        switch judge(change, hub: hub, schema: schema, retry: retry) {
         case .apply: return .apply
         case .conflict: return .conflict
         case .unchanged:

@@ -80,10 +80,22 @@ extension PostgresHubStore {
         "sync_control.\(Identifier.quoted(historyName(table)))"
     }
 
-    /// The history table's name, at most 63 bytes like every PostgreSQL name.
+    /// The history table's name, at most 63 bytes like every PostgreSQL name: a longer one keeps the start of
+    /// the table's name and ends with a checksum of the whole, so two long names never share a history table.
     static func historyName(_ table: String) -> String {
         let name = "history_\(table)"
-        return name.utf8.count <= 63 ? name : "history_" + String(table.prefix(55))
+        guard name.utf8.count > 63 else { return name }
+        // FNV-1a over the name's bytes: stable across releases, unlike Swift's seeded hashing.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in table.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        var prefix = ""
+        for character in table {
+            guard prefix.utf8.count + String(character).utf8.count <= 38 else { break }
+            prefix.append(character)
+        }
+        return "history_\(prefix)_\(String(hash, radix: 16))"
     }
 
     func historyExists(for table: String) throws -> Bool {

@@ -143,6 +143,9 @@ extension PostgresHubStore {
             try connection.run(
                 "UPDATE sync_control.conflict_notifications SET status = 'resolved', resolved_at = now() "
                     + "WHERE conflict_id = $1 AND status IS DISTINCT FROM 'resolved'", [String(resolution.id)])
+            try log(
+                site: record.site, operation: "resolve", table: record.table, rows: 1, milliseconds: 0, status: "ok",
+                message: "conflict \(record.id) on table \(record.table) resolved: \(decision.rawValue)")
             return try conflict(id: resolution.id)
         }
     }

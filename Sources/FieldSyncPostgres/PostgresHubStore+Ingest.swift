@@ -221,7 +221,7 @@ extension PostgresHubStore {
                     try writer.row(
                         values.map(PostgresTypes.parameter) + [
                             change.operation.rawValue, change.origin, String(change.originSequence),
-                            String(ordinal), String(applier.editTime(change)),
+                            String(ordinal), String(applier.editTime(change).rounded(.down)),
                         ])
                     ordinal += 1
                 }

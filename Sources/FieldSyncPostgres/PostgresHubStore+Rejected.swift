@@ -61,6 +61,10 @@ extension PostgresHubStore {
                     "UPDATE sync_control.rejected_rows SET status = 'applied', attempts = attempts + 1, "
                         + "retried_at = now() WHERE id = $1", [String(id)])
             }
+            let failed: Bool = if case .failed = result { true } else { false }
+            try log(
+                site: row[0], operation: "retry", table: row[1], rows: result == .applied ? 1 : 0, milliseconds: 0,
+                status: failed ? "failed" : "ok", message: "set-aside row \(id) of table \(row[1] ?? ""): \(result)")
             return result
         }
     }
@@ -108,7 +112,8 @@ extension PostgresHubStore {
                 return error.message
             }
         }
-        switch ConflictJudge.action(for: local, hub: hub, schema: applier.schema) {
+        // Older than anything since its base, even a later change from its own site.
+        switch ConflictJudge.action(for: local, hub: hub, schema: applier.schema, retry: true) {
         case .unchanged:
             return .unchanged
         case .apply:

@@ -206,7 +206,8 @@ final class PostgresTableApplier {
     /// than being overwritten unjudged), or its tombstone, with `editTime` as `sync_modified_at` (kept by the
     /// trigger only while a bundle is applied).
     func write(_ change: Change, exists: Bool, editTime: Double) throws {
-        let time = String(editTime)
+        // Whole seconds, as the embedded store keeps them, so that both decide later last_write_wins conflicts alike.
+        let time = String(editTime.rounded(.down))
         if change.operation == .delete {
             let key = schema.primaryKeyIndexes.map { change.values[$0] }
             try tombstone.run(key.map(PostgresTypes.parameter) + [time])

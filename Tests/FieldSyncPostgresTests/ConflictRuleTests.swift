@@ -10,6 +10,8 @@ import Testing
 enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
     case serverWinsKeepsTheHubRow
     case aPersonOverridesWhatTheRuleDecided
+    case aPersonsDecisionSurvivesTheSitesLaterEditOfAnotherColumn
+    case retryDoesNotOverwriteTheSitesLaterEdit
     case clientWinsAppliesTheSiteRow
     case lastWriteWinsTakesTheLaterEdit
     case fieldMergeCombinesDisjointColumns
@@ -70,6 +72,49 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
             for site in ["site-a", "site-b"] {
                 #expect(try world.siteRow(site, "people", .text("p1")) == Self.p1(age: 35))
             }
+
+        case .aPersonsDecisionSurvivesTheSitesLaterEditOfAnotherColumn:
+            // server_wins kept the hub's age and the site took it; the site then edits the note. A person decides
+            // for the site's age: the site's later note travels, and the age it took from the hub does not come
+            // back as if the site had edited it.
+            let world = try Self.world(kind, rule: .serverWins)
+            try world.hubSQL.execute("UPDATE people SET age = 40 WHERE id = 'p1'")
+            try world.siteSQL("site-a", "UPDATE people SET age = 35 WHERE id = 'p1'")
+            #expect(try world.sendToHub("site-a").conflicts == 1)
+            try world.returnToSite("site-a")
+            #expect(try world.siteRow("site-a", "people", .text("p1")) == Self.p1(age: 40))
+            try world.siteSQL("site-a", "UPDATE people SET note = 'later' WHERE id = 'p1'")
+            let id = try #require(try world.hubStore.conflicts(ConflictFilter()).first?.id)
+            try world.hubStore.resolveConflict(ConflictResolution(id: id, take: .site))
+            try world.returnToSite("site-a")
+            try Self.settle(world)
+            #expect(try world.hubRow("people", .text("p1")) == Self.p1(age: 35, note: "later"))
+
+        case .retryDoesNotOverwriteTheSitesLaterEdit:
+            // A code change set aside (unique at the hub); the site then edits the label, which applies. Retrying
+            // the set-aside change after the fix is judged against that later edit: a conflict, not an overwrite.
+            let world = try SyncWorld(sites: ["site-a"], hub: kind) { db in
+                try db.execute("CREATE TABLE tags (id TEXT PRIMARY KEY, code TEXT, label TEXT)")
+            }
+            try world.hubSQL.execute(
+                "CREATE UNIQUE INDEX tags_code ON tags (code); "
+                    + "INSERT INTO tags (id, code, label) VALUES ('h1', 'X', 'from HQ'); "
+                    + "INSERT INTO tags (id, code, label) VALUES ('t1', 'A', 'orig')")
+            try world.exchangeRounds(1)
+            try world.siteSQL("site-a", "UPDATE tags SET code = 'X' WHERE id = 't1'")
+            #expect(try world.sendToHub("site-a").rejected == 1)
+            try world.returnToSite("site-a")
+            try world.siteSQL("site-a", "UPDATE tags SET label = 'newer' WHERE id = 't1'")
+            #expect(try world.sendToHub("site-a").applied == 1)
+            try world.hubSQL.execute("UPDATE tags SET code = 'X-old' WHERE id = 'h1'")
+            let id = try #require(
+                try world.hubStore.rejectedRows(site: nil, table: nil, includeApplied: false).first?.id)
+            let result = try world.hubStore.retryRejected(id: id)
+            guard case .conflict = result else {
+                Issue.record("the retry should meet the site's later edit as a conflict, not \(result)")
+                return
+            }
+            #expect(try world.hubRow("tags", .text("t1")) == [.text("t1"), .text("A"), .text("newer")])
 
         case .clientWinsAppliesTheSiteRow:
             let world = try Self.world(kind, rule: .clientWins)

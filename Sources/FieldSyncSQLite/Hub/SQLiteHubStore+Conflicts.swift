@@ -353,6 +353,7 @@ extension SQLiteHubStore {
         } catch let problem as RowProblem {
             return .failed(reason: problem.reason)
         }
+        applier.retryStamp = Date().timeIntervalSince1970
         let recorder = try OutcomeRecorder(connection: connection, site: site, bundleID: bundleID)
         var report = IngestReport(status: .applied, site: site, bundleID: bundleID, sequence: 0)
         try connection.run("DELETE FROM _fieldsync_applying")

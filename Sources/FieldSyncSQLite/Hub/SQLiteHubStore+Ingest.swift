@@ -303,6 +303,9 @@ final class HubTableApplier {
     private let versions: VersionAllocator
     private let clock: SiteClock
     /// The second of the last edit time written, and its text: rows of one bundle mostly share it.
+    /// For a set-aside change tried again: judged as older than anything since its base, and written with this
+    /// time (the hub's, as a change made at the hub) instead of its edit time.
+    var retryStamp: Double?
     private var lastSecond = Double.nan
     private var lastSecondText = ""
 
@@ -341,7 +344,7 @@ final class HubTableApplier {
                 "SELECT \(SQLText.columnList(schema)), sync_deleted FROM \(historyTable) WHERE \(keyMatch) "
                     + "AND (sync_version = ?\(schema.primaryKey.count + 1) OR (sync_origin_client = "
                     + "?\(schema.primaryKey.count + 2) AND sync_version > ?\(schema.primaryKey.count + 1))) "
-                    + "ORDER BY sync_version DESC LIMIT 1")
+                    + "AND sync_deleted = 0 ORDER BY sync_version DESC LIMIT 1")
             // Versions every site has moved past, kept over 30 days, are no longer anyone's base.
             _ = try? connection.run(
                 "DELETE FROM \(historyTable) WHERE sync_version <= "
@@ -387,7 +390,7 @@ final class HubTableApplier {
         let local = change.projected(onto: mapping)
         let key = schema.primaryKeyIndexes.map { local.values[$0] }
         let hub = try current(key: key)
-        switch ConflictJudge.action(for: local, hub: hub, schema: schema) {
+        switch ConflictJudge.action(for: local, hub: hub, schema: schema, retry: retryStamp != nil) {
         case .unchanged(let resend):
             report.unchanged += 1
             if resend { try recorder.resend(local, schema: schema) }
@@ -450,7 +453,7 @@ final class HubTableApplier {
     private func write(_ change: Change, key: [Value], editTime: Double, atHub: Bool = false) throws {
         // Whole seconds, as the stamps of earlier releases: sub-second order means nothing between clocks that
         // may be minutes apart uncorrected, and the shorter text keeps as many rows in each page as before.
-        let second = editTime.rounded(.down)
+        let second = (retryStamp ?? editTime).rounded(.down)
         if second != lastSecond {
             lastSecond = second
             lastSecondText = HubTime.format(second, wholeSeconds: true)

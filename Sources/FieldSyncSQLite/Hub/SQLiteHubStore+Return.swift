@@ -41,7 +41,7 @@ extension SQLiteHubStore {
         }
         for outcome in try connection.query(
             "SELECT id, tbl, pk, origin_seq, reason, correct FROM _fieldsync_rejected WHERE site_id = ? "
-                + "AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id",
+                + "AND status = 'set_aside' AND (return_sequence IS NULL OR return_sequence > ?) ORDER BY id",
             [.text(site), .integer(ackedReturn)])
         {
             outcomes.append(

@@ -221,6 +221,8 @@ final class ReturnApplier {
     private let incoming: TableSchema
     /// The local table's columns that the hub also has, with the local key; what the writer writes.
     private let projection: TableSchema
+    /// The local table's column names in its tracked order, the order of the capture triggers' change masks.
+    private let localColumns: [String]
     private let connection: SQLiteConnection
     private let writer: SQLiteTableWriter
     /// For each local column of the writer's schema, the position of the same column in the incoming schema.
@@ -265,6 +267,7 @@ final class ReturnApplier {
         let shared = local.columns.filter { incoming.columnIndex(named: $0.name) != nil }
         let projection = try TableSchema(name: local.name, columns: shared, primaryKey: local.primaryKey)
         self.projection = projection
+        localColumns = local.columns.map(\.name)
         writer = try SQLiteTableWriter(schema: projection, connection: connection)
         mapping = shared.map { incoming.columnIndex(named: $0.name)! }
         keyIndexes = local.primaryKey.map { incoming.columnIndex(named: $0)! }
@@ -444,7 +447,8 @@ final class ReturnApplier {
     {
         guard let acknowledged else { return nil }
         let state = try connection.query(
-            "SELECT local_seq, changed_at FROM _fieldsync_rows WHERE tbl = ?1 AND pk = ?2", [.text(incoming.name), key]
+            "SELECT local_seq, changed_at, changed FROM _fieldsync_rows WHERE tbl = ?1 AND pk = ?2",
+            [.text(incoming.name), key]
         ).first
         guard let state, let localSequence = state[0].integerValue, localSequence > acknowledged else { return .take }
         // The row was edited again after the version the hub decided on. A decision to delete the row stands over
@@ -458,8 +462,17 @@ final class ReturnApplier {
                 + "WHERE \(SQLText.keyMatch(projection, parameter: 1))", [key]
         ).first
         guard let row else { return .keepDeletion }
+        // Edited again: changed locally since the hub's last acknowledgement (the capture's mask, which starts
+        // afresh once a change is acknowledged) and different from the version the hub decided on. The mask keeps
+        // out a value the site took from the hub meanwhile (say, the hub's row after the rule kept it).
+        let mask = state[2].integerValue ?? -1
+        func changedLocally(_ name: String) -> Bool {
+            guard mask != -1, let position = localColumns.firstIndex(of: name), position < 62 else { return true }
+            return mask & (Int64(1) << Int64(position)) != 0
+        }
         var columns: [(name: String, value: Value)] = []
-        for (index, column) in projection.columns.enumerated() where !projection.primaryKey.contains(column.name) {
+        for (index, column) in projection.columns.enumerated()
+        where !projection.primaryKey.contains(column.name) && changedLocally(column.name) {
             let then = recorded[column.name].map { Self.carried($0, as: column.type) }
             guard then == nil || !Self.carried(row[index], as: column.type).isSameValue(as: then!) else { continue }
             columns.append((column.name, row[index]))
