@@ -2,7 +2,7 @@
 # Installs what the tests need beyond scripts/install-deps.sh, skipping what is already there:
 #
 #   openssl, python3 (Debian packages): the tests make throwaway TLS certificates and run small Python servers
-#   aiosmtpd (PyPI, with pip): the SMTP server the notification tests deliver to
+#   aiosmtpd 1.4.6 (PyPI, with pip): the SMTP server the notification tests deliver to
 #
 # Debian packages are installed only when missing (python3-pip only when python3 has no pip). aiosmtpd is
 # installed with `python3 -m pip install` into the python3 on the PATH; on a Debian python3 that refuses
@@ -42,7 +42,7 @@ case "$(command -v python3)" in
     /usr/bin/*) pip_as=("${as_root[@]}") ;;
 esac
 echo "install-test-tools: installing aiosmtpd from PyPI"
-if ! "${pip_as[@]}" python3 -m pip install --quiet aiosmtpd; then
-    "${pip_as[@]}" python3 -m pip install --quiet --break-system-packages aiosmtpd
+if ! "${pip_as[@]}" python3 -m pip install --quiet "aiosmtpd==1.4.6"; then
+    "${pip_as[@]}" python3 -m pip install --quiet --break-system-packages "aiosmtpd==1.4.6"
 fi
 python3 -c 'import aiosmtpd'
