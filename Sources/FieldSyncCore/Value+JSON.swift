@@ -16,14 +16,7 @@ extension Value {
             return number.description
         case .text(let text): return Self.jsonString(text)
         case .blob(let bytes):
-            let digits = Array("0123456789abcdef".utf8)
-            var hex = [UInt8]()
-            hex.reserveCapacity(bytes.count * 2)
-            for byte in bytes {
-                hex.append(digits[Int(byte >> 4)])
-                hex.append(digits[Int(byte & 0x0f)])
-            }
-            return "{\"hex\":\"\(String(decoding: hex, as: UTF8.self))\"}"
+            return "{\"hex\":\"\(Hex.encode(bytes))\"}"
         }
     }
 
@@ -96,7 +89,7 @@ extension Value {
             default: throw refuse("a boolean (true or false)")
             }
         case .blob:
-            guard text.hasPrefix("\\x"), let bytes = hexBytes(text.dropFirst(2)) else {
+            guard text.hasPrefix("\\x"), let bytes = Hex.decode(String(text.dropFirst(2))) else {
                 throw refuse("bytes written as \\x and hex digits")
             }
             return .blob(bytes)
@@ -112,28 +105,6 @@ extension Value {
 
     private static func fromJSONSyntaxCheck(_ text: String) -> Bool {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil
-    }
-
-    static func hexBytes<S: StringProtocol>(_ digits: S) -> [UInt8]? {
-        let bytes = Array(digits.utf8)
-        guard bytes.count % 2 == 0 else { return nil }
-        func nibble(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case 0x30...0x39: byte - 0x30
-            case 0x61...0x66: byte - 0x61 + 10
-            case 0x41...0x46: byte - 0x41 + 10
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count / 2)
-        var index = 0
-        while index < bytes.count {
-            guard let high = nibble(bytes[index]), let low = nibble(bytes[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
     }
 }
 
@@ -165,7 +136,7 @@ struct JSONValueParser {
         case 0x7b:
             guard let members = object(), members.count == 1 else { return nil }
             switch (members[0].name, members[0].value) {
-            case ("hex", .text(let digits)): return Value.hexBytes(digits).map(Value.blob)
+            case ("hex", .text(let digits)): return Hex.decode(digits).map(Value.blob)
             case ("real", .text("NaN")): return .real(.nan)
             case ("real", .text("Infinity")): return .real(.infinity)
             case ("real", .text("-Infinity")): return .real(-.infinity)

@@ -87,7 +87,7 @@ public enum PostgresTypes {
             if number.isInfinite { return number < 0 ? "-Infinity" : "Infinity" }
             return "\(number)"
         case .text(let text): return text
-        case .blob(let bytes): return "\\x" + hex(bytes)
+        case .blob(let bytes): return "\\x" + Hex.encode(bytes)
         }
     }
 
@@ -98,7 +98,7 @@ public enum PostgresTypes {
         case .integer: return Int64(text).map(Value.integer) ?? .text(text)
         case .real: return real(text).map(Value.real) ?? .text(text)
         case .boolean: return text == "t" ? .integer(1) : text == "f" ? .integer(0) : .text(text)
-        case .blob: return unhex(text).map(Value.blob) ?? .text(text)
+        case .blob: return bytea(text).map(Value.blob) ?? .text(text)
         default: return .text(text)
         }
     }
@@ -110,7 +110,7 @@ public enum PostgresTypes {
         case 20, 21, 23, 26: return Int64(text).map(Value.integer) ?? .text(text)
         case 700, 701: return real(text).map(Value.real) ?? .text(text)
         case 16: return .integer(text == "t" ? 1 : 0)
-        case 17: return unhex(text).map(Value.blob) ?? .text(text)
+        case 17: return bytea(text).map(Value.blob) ?? .text(text)
         default: return .text(text)
         }
     }
@@ -123,40 +123,6 @@ public enum PostgresTypes {
         default: return Double(text)
         }
     }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func unhex(_ text: String) -> [UInt8]? {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "\\"), bytes[1] == UInt8(ascii: "x"), bytes.count % 2 == 0
-        else { return nil }
-        func nibble(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case 48...57: byte - 48
-            case 97...102: byte - 87
-            case 65...70: byte - 55
-            default: nil
-            }
-        }
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count / 2 - 1)
-        var index = 2
-        while index < bytes.count {
-            guard let high = nibble(bytes[index]), let low = nibble(bytes[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
 }
 
 extension String {
@@ -165,5 +131,13 @@ extension String {
         while text.first == character { text = text.dropFirst() }
         while text.last == character { text = text.dropLast() }
         return String(text)
+    }
+}
+
+extension PostgresTypes {
+    /// The bytes of `bytea`'s hex text form (`\\x` and hex digits).
+    static func bytea(_ text: String) -> [UInt8]? {
+        guard text.hasPrefix("\\x") else { return nil }
+        return Hex.decode(String(text.dropFirst(2)))
     }
 }

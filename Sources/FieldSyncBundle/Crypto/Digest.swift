@@ -1,4 +1,5 @@
 import CSodium
+import FieldSyncCore
 
 /// A streaming BLAKE2b-256 hash (`crypto_generichash_init/update/final`), used for ciphertext digests.
 ///
@@ -40,45 +41,6 @@ final class Digest {
         var out = [UInt8](repeating: 0, count: Self.byteCount)
         _ = crypto_generichash_final(OpaquePointer(state), &out, Self.byteCount)
         return Hex.encode(out)
-    }
-}
-
-/// Lowercase hexadecimal, as used in headers and trailers.
-enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count / 2)
-        var index = 0
-        while index < chars.count {
-            guard let high = value(chars[index]), let low = value(chars[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
-
-    @inline(__always)
-    static func value(_ char: UInt8) -> UInt8? {
-        switch char {
-        case 48...57: char - 48
-        case 97...102: char - 87
-        case 65...70: char - 55
-        default: nil
-        }
     }
 }
 
