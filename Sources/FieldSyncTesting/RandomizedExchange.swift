@@ -45,8 +45,13 @@ public final class RandomizedExchange {
 
     /// - Parameters:
     ///   - hub: the hub store the world runs on.
+    ///   - strategy: the conflict rule of the tables several nodes edit (whole-row strategies only: a merged
+    ///     row would hold values never written together, which the checks refuse).
     ///   - check: called for every assertion (a test passes `{ #expect($0, Comment(rawValue: $1)) }`).
-    public init(seed: UInt64, hub kind: HubStoreKind = .sqlite, check: @escaping (Bool, String) -> Void) throws {
+    public init(
+        seed: UInt64, hub kind: HubStoreKind = .sqlite, strategy: ConflictStrategy = .serverWins,
+        check: @escaping (Bool, String) -> Void
+    ) throws {
         self.seed = seed
         self.check = check
         random = SeededGenerator(seed: seed)
@@ -61,6 +66,8 @@ public final class RandomizedExchange {
                 """)
         }
         for id in siteIDs { owned[id] = [:] }
+        precondition(strategy != .fieldMerge && strategy != .manual, "the checks need whole rows that settle")
+        for table in ["shared", "pairs", "tags"] { try world.setRule(table, strategy) }
     }
 
     func context(_ text: String) -> String {

@@ -1,3 +1,4 @@
+import FieldSyncCore
 import FieldSyncTesting
 import Foundation
 import Testing
@@ -26,6 +27,15 @@ struct RandomizedExchangePostgresHubTests {
         print("RandomizedExchangePostgresHubTests seed \(seed) (replay with FIELDSYNC_SYNC_SEED=\(seed))")
         let simulation = try RandomizedExchange(seed: seed, hub: .postgres) { ok, message in
             #expect(ok, Comment(rawValue: message))
+        }
+        try simulation.run(rounds: Self.rounds)
+    }
+
+    /// The same with the site's version winning conflicts, or the later edit.
+    @Test(arguments: [ConflictStrategy.clientWins, .lastWriteWins], seeds.prefix(1))
+    func otherRulesConvergeWithAPostgresHub(strategy: ConflictStrategy, seed: UInt64) throws {
+        let simulation = try RandomizedExchange(seed: seed, hub: .postgres, strategy: strategy) { ok, message in
+            #expect(ok, Comment(rawValue: "\(strategy.rawValue): \(message)"))
         }
         try simulation.run(rounds: Self.rounds)
     }

@@ -30,4 +30,14 @@ import Testing
         let simulation = try RandomizedExchange(seed: seed) { ok, message in #expect(ok, Comment(rawValue: message)) }
         try simulation.run(rounds: 80)
     }
+
+    /// The same road with the site's version winning conflicts, or the later edit: every node still ends equal.
+    @Test(arguments: [ConflictStrategy.clientWins, .lastWriteWins], seeds.prefix(2))
+    func otherRulesConvergeToo(strategy: ConflictStrategy, seed: UInt64) throws {
+        print("RandomizedExchangeTests \(strategy.rawValue) seed \(seed) (replay with FIELDSYNC_SYNC_SEED=\(seed))")
+        let simulation = try RandomizedExchange(seed: seed, strategy: strategy) { ok, message in
+            #expect(ok, Comment(rawValue: "\(strategy.rawValue): \(message)"))
+        }
+        try simulation.run(rounds: 60)
+    }
 }
