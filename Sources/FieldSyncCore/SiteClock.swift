@@ -1,5 +1,3 @@
-import Foundation
-
 /// Edit times from a site, brought onto the hub's clock for `last_write_wins`.
 ///
 /// A site records each change's edit time with its own clock, which may be far off. Each bundle also says when it
@@ -111,10 +109,52 @@ public struct SiteClock: Sendable, Equatable {
         return Double(seconds) + fraction
     }
 
-    /// `2026-11-26T09:13:33.123Z` for seconds since 1970.
-    public static func format(_ time: Double) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: time))
+    /// `2026-11-26T09:13:33.123Z` for seconds since 1970, or with `wholeSeconds` `2026-11-26T09:13:33Z`, the time
+    /// cut down to its second. Written without a date formatter: the embedded hub stamps every row it writes.
+    public static func format(_ time: Double, wholeSeconds: Bool = false) -> String {
+        let milliseconds = wholeSeconds ? Int64(time.rounded(.down)) * 1000 : Int64((time * 1000).rounded())
+        var days = milliseconds / 86_400_000
+        var rest = milliseconds % 86_400_000
+        if rest < 0 {
+            rest += 86_400_000
+            days -= 1
+        }
+        // Civil date from days since 1970 (Howard Hinnant's algorithm).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        func digits(_ value: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(0x30 + value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        bytes.append(0x2d)
+        digits(month, 2)
+        bytes.append(0x2d)
+        digits(day, 2)
+        bytes.append(0x54)
+        digits(rest / 3_600_000, 2)
+        bytes.append(0x3a)
+        digits(rest / 60_000 % 60, 2)
+        bytes.append(0x3a)
+        digits(rest / 1000 % 60, 2)
+        if !wholeSeconds {
+            bytes.append(0x2e)
+            digits(rest % 1000, 3)
+        }
+        bytes.append(0x5a)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

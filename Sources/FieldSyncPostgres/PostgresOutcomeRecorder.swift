@@ -38,7 +38,7 @@ struct PostgresOutcomeRecorder {
             RowJSON.encode(operation: hub.deleted ? .delete : .update, columns: columns, values: hub.values),
             base.map { RowJSON.encode(operation: .update, columns: columns, values: $0) }, rule.strategy.rawValue,
             verdict.decision.rawValue, contested, timed ? SiteClock.format(editTime) : nil,
-            timed ? hub.modifiedAt.map(SiteClock.format) : nil,
+            timed ? hub.modifiedAt.map { SiteClock.format($0) } : nil,
         ]).rows.first?.first.flatMap { $0.flatMap { Int64($0) } }
         guard let id else { throw StoreError(.statement, "the conflict was not recorded") }
         if rule.notify {

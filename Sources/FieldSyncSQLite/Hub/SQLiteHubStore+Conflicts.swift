@@ -376,7 +376,7 @@ extension SQLiteHubStore {
             "SELECT notification_id, table_name, record_id, client_id, details, created_at, attempts "
                 + "FROM _fieldsync_conflict_notifications WHERE delivery = 'pending' "
                 + "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY notification_id LIMIT ?",
-            [.text(HubTime.format(now)), .integer(Int64(limit))]
+            [.text(SiteClock.format(now)), .integer(Int64(limit))]
         ).map { row in
             ConflictNotification(
                 id: row[0].integerValue ?? 0, table: row[1].textValue ?? "", recordID: row[2].textValue ?? "[]",
@@ -401,12 +401,12 @@ extension SQLiteHubStore {
                 try connection.run(
                     "UPDATE _fieldsync_conflict_notifications SET attempts = attempts + 1, last_error = ?, "
                         + "next_attempt_at = ? WHERE notification_id = ?",
-                    [.text(error), .text(HubTime.format(next)), .integer(notification)])
+                    [.text(error), .text(SiteClock.format(next)), .integer(notification)])
             } else {
                 try connection.run(
                     "UPDATE _fieldsync_conflict_notifications SET delivery = 'sent', sent_at = ?, "
                         + "attempts = attempts + 1, last_error = NULL WHERE notification_id = ?",
-                    [.text(HubTime.format(now)), .integer(notification)])
+                    [.text(SiteClock.format(now)), .integer(notification)])
             }
         }
     }

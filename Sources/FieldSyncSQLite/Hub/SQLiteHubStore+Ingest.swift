@@ -233,8 +233,8 @@ final class OutcomeRecorder {
             base.map { .text(RowJSON.encode(operation: .update, columns: columns, values: $0)) } ?? .null,
             .text(rule.strategy.rawValue), .text(verdict.decision.rawValue),
             .text(Value.jsonArray(verdict.contested.map { .text(columns[$0]) })),
-            timed ? .text(HubTime.format(editTime)) : .null,
-            timed ? hub.modifiedAt.map { .text(HubTime.format($0)) } ?? .null : .null, .text(now),
+            timed ? .text(SiteClock.format(editTime)) : .null,
+            timed ? hub.modifiedAt.map { .text(SiteClock.format($0)) } ?? .null : .null, .text(now),
         ])
         while try insertConflict.step() {}
         let id = connection.lastInsertRowID
@@ -456,7 +456,7 @@ final class HubTableApplier {
         let second = (retryStamp ?? editTime).rounded(.down)
         if second != lastSecond {
             lastSecond = second
-            lastSecondText = HubTime.format(second, wholeSeconds: true)
+            lastSecondText = SiteClock.format(second, wholeSeconds: true)
         }
         let stamp: [Value] = [
             .integer(versions.next()), .text(lastSecondText),

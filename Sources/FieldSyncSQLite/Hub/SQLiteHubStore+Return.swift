@@ -211,7 +211,7 @@ extension SQLiteHubStore {
                 // Milliseconds: a site's next bundle cannot have been written before this, which bounds its clock.
                 [
                     .text(bundleID), .text(plan.site), sequence, .integer(Int64(rows)),
-                    .text(HubTime.format(Date().timeIntervalSince1970)),
+                    .text(SiteClock.format(Date().timeIntervalSince1970)),
                 ])
             try log(
                 site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
