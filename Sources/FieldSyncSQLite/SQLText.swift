@@ -58,14 +58,7 @@ extension SQLiteConnection {
     }
 }
 
-/// The current time as RFC 3339 UTC text, for bookkeeping columns.
+/// The current time as RFC 3339 UTC text to the second, for bookkeeping columns.
 func nowText() -> String {
-    var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    var parts = tm()
-    var seconds = time.tv_sec
-    gmtime_r(&seconds, &parts)
-    return String(
-        format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-        Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+    SiteClock.format(Date().timeIntervalSince1970, wholeSeconds: true)
 }
