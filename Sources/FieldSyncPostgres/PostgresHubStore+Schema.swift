@@ -42,6 +42,9 @@ enum PostgresMigrations {
     static let all: [Migration] = [
         Migration(version: 1, name: "sync_control schema", sql: initial),
         Migration(version: 2, name: "conflict rules, manual resolution, notifications", sql: conflictRules),
+        Migration(
+            version: 3, name: "conflicts by row",
+            sql: "CREATE INDEX conflicts_row ON sync_control.conflicts (client_id, table_name, pk)"),
     ]
 
     static let initial = """

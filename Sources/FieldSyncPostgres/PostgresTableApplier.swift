@@ -72,7 +72,7 @@ final class PostgresTableApplier {
             let history = PostgresHubStore.historyTable(hub.name)
             self.history = history
             baseLookup = try store.prepared(
-                "SELECT \(columns) FROM \(history) WHERE \(keyMatch) AND (sync_version = $\(keyCount + 1) "
+                "SELECT \(columns), sync_version FROM \(history) WHERE \(keyMatch) AND (sync_version = $\(keyCount + 1) "
                     + "OR (sync_origin_client = $\(keyCount + 2) AND sync_version > $\(keyCount + 1))) "
                     + "AND NOT sync_deleted ORDER BY sync_version DESC, history_at DESC LIMIT 1")
         } else {
@@ -112,13 +112,28 @@ final class PostgresTableApplier {
             modifiedAt: row.count > count + 3 ? row[count + 3].flatMap { Double($0) } : nil)
     }
 
-    /// The row as `site` last had it (for field_merge), from the table's history: the latest of the version its
-    /// edit was based on and the versions the site made itself since; `nil` when not kept.
+    /// The row as `site` last had it (for field_merge): the latest of the version its edit was based on and the
+    /// versions the site made itself since (from the table's history), and its own version in a conflict since
+    /// (the site keeps that until the hub's row reaches it); `nil` when not known.
     func base(key: [Value], version: Int64, site: String) throws -> [Value]? {
-        guard let baseLookup else { return nil }
-        guard let row = try baseLookup.query(key.map(PostgresTypes.parameter) + [String(version), site]).rows.first
-        else { return nil }
-        return schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) }
+        var image: (values: [Value], version: Int64)?
+        if let baseLookup,
+            let row = try baseLookup.query(key.map(PostgresTypes.parameter) + [String(version), site]).rows.first
+        {
+            let values = schema.columns.indices.map { PostgresTypes.value(row[$0], type: schema.columns[$0].type) }
+            image = (values, Int64(row[schema.columns.count] ?? "") ?? 0)
+        }
+        // A conflict judged when the hub's row was at or past the site's own latest version came after it.
+        if let view = try store.prepared(
+            "SELECT incoming::text, hub_version FROM sync_control.conflicts WHERE client_id = $1 AND table_name = $2 "
+                + "AND pk = $3 AND base_version = $4 ORDER BY id DESC LIMIT 1"
+        ).query([site, schema.name, Value.jsonArray(key), String(version)]).rows.first,
+            let text = view[0], (Int64(view[1] ?? "") ?? 0) >= (image?.version ?? 0)
+        {
+            guard let row = RowJSON.decode(text), row.operation != .delete else { return nil }
+            return RowJSON.values(row.values, in: schema.columns.map(\.name))
+        }
+        return image?.values
     }
 
     /// Settles a conflict of `change` (in this applier's columns) with the hub's row by the table's rule; also

@@ -17,6 +17,7 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
     case fieldMergeCombinesDisjointColumns
     case fieldMergeKeepsTheHubEditWhenTheSiteEditsAgainBeforeHearing
     case fieldMergeKnowsTheRowASiteMadeItself
+    case fieldMergeTakesTheSitesSecondValueOfTheSameColumn
     case fieldMergeOverlapFallsBackToServerWins
     case fieldMergeOverlapFallsBackToClientWins
     case fieldMergeOverlapFallsBackToLastWriteWins
@@ -157,6 +158,18 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
             #expect(conflict.decision == .merged && conflict.contested.isEmpty)
             try Self.settle(world)
             #expect(try world.hubRow("people", .text("p1")) == Self.p1(name: "HQ name", age: 35))
+
+        case .fieldMergeTakesTheSitesSecondValueOfTheSameColumn:
+            // The site changes the age twice before it hears of the merge of its first change: the merged row holds
+            // the site's own first age, so the second is the site's change alone and goes in.
+            let world = try Self.world(kind, rule: .fieldMerge)
+            try world.hubSQL.execute("UPDATE people SET name = 'HQ name' WHERE id = 'p1'")
+            try world.siteSQL("site-a", "UPDATE people SET age = 35 WHERE id = 'p1'")
+            #expect(try world.sendToHub("site-a").conflicts == 1)
+            try world.siteSQL("site-a", "UPDATE people SET age = 36 WHERE id = 'p1'")
+            _ = try world.sendToHub("site-a")
+            #expect(try world.hubRow("people", .text("p1")) == Self.p1(name: "HQ name", age: 36))
+            try Self.settle(world)
 
         case .fieldMergeKnowsTheRowASiteMadeItself:
             // A row the site created never comes back to it, so its edits are based on version 0; the base is the

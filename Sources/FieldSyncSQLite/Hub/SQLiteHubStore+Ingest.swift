@@ -298,6 +298,10 @@ final class HubTableApplier {
     private let lookup: SQLiteStatement
     /// Earlier versions of a row, for the base image of a field merge; `nil` unless the rule is field_merge.
     private let history: SQLiteStatement?
+    /// The site's own version of a row from its latest conflict on it with the same base (field_merge only): what
+    /// the site still holds until the hub's row reaches it.
+    private let siteView: SQLiteStatement?
+    private let keyJSON: SQLiteStatement?
     private let upsert: SQLiteStatement
     private let tombstone: SQLiteStatement
     private let versions: VersionAllocator
@@ -341,7 +345,7 @@ final class HubTableApplier {
             let historyTable = Identifier.quoted(SQLiteHubStore.historyTable(hub.name))
             // A history table that lacks a column (the hub's table changed without add-table) gives no base image.
             history = try? connection.prepare(
-                "SELECT \(SQLText.columnList(schema)), sync_deleted FROM \(historyTable) WHERE \(keyMatch) "
+                "SELECT \(SQLText.columnList(schema)), sync_deleted, sync_version FROM \(historyTable) WHERE \(keyMatch) "
                     + "AND (sync_version = ?\(schema.primaryKey.count + 1) OR (sync_origin_client = "
                     + "?\(schema.primaryKey.count + 2) AND sync_version > ?\(schema.primaryKey.count + 1))) "
                     + "AND sync_deleted = 0 ORDER BY sync_version DESC LIMIT 1")
@@ -350,8 +354,16 @@ final class HubTableApplier {
                 "DELETE FROM \(historyTable) WHERE sync_version <= "
                     + "(SELECT coalesce(min(acked_hub_version), 0) FROM _fieldsync_sites) "
                     + "AND kept_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 days')")
+            siteView = try connection.prepare(
+                "SELECT incoming, hub_version FROM _fieldsync_conflicts WHERE site_id = ?1 AND tbl = ?2 AND pk = ?3 "
+                    + "AND base_version = ?4 ORDER BY id DESC LIMIT 1")
+            keyJSON = try connection.prepare(
+                "SELECT json_array(" + Array(repeating: "?", count: schema.primaryKey.count).joined(separator: ", ")
+                    + ")")
         } else {
             history = nil
+            siteView = nil
+            keyJSON = nil
         }
         let columns = SQLText.columnList(schema)
         let placeholders = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
@@ -435,17 +447,38 @@ final class HubTableApplier {
         return .conflict(id)
     }
 
-    /// The row as `site` last had it (field_merge only): the latest of the version its edit was based on and the
-    /// versions the site made itself since; `nil` when no longer known.
+    /// The row as `site` last had it (field_merge only): the latest of the version its edit was based on, the
+    /// versions the site made itself since, and its own version in a conflict since (the site keeps that until the
+    /// hub's row reaches it); `nil` when no longer known.
     private func baseImage(key: [Value], version: Int64, site: String, hub: HubRowState) throws -> [Value]? {
         guard rule.strategy == .fieldMerge else { return nil }
         if hub.version == version { return hub.deleted ? nil : hub.values }
-        guard let history else { return nil }
-        try history.bind(key + [.integer(version), .text(site)])
-        defer { history.reset() }
-        guard try history.step() else { return nil }
-        let row = history.row()
-        return row.last?.integerValue == 1 ? nil : Array(row.dropLast())
+        var image: (values: [Value], version: Int64)?
+        if let history {
+            try history.bind(key + [.integer(version), .text(site)])
+            defer { history.reset() }
+            if try history.step() {
+                let row = history.row()
+                let count = schema.columns.count
+                image = (Array(row[0..<count]), row[count + 1].integerValue ?? 0)
+            }
+        }
+        if let siteView, let keyJSON {
+            try keyJSON.bind(key)
+            _ = try keyJSON.step()
+            let pk = keyJSON.value(at: 0)
+            keyJSON.reset()
+            try siteView.bind([.text(site), .text(schema.name), pk, .integer(version)])
+            defer { siteView.reset() }
+            // A conflict judged when the hub's row was at or past the site's own latest version came after it.
+            if try siteView.step(), let text = siteView.value(at: 0).textValue,
+                (siteView.value(at: 1).integerValue ?? 0) >= (image?.version ?? 0)
+            {
+                guard let row = RowJSON.decode(text), row.operation != .delete else { return nil }
+                return RowJSON.values(row.values, in: schema.columns.map(\.name))
+            }
+        }
+        return image?.values
     }
 
     /// Writes the row (or its tombstone), stamped with the next hub version, the origin (none with `atHub`) and

@@ -102,6 +102,7 @@ public final class SQLiteHubStore: HubStore {
             base_row TEXT, contested TEXT NOT NULL DEFAULT '[]', site_time TEXT, hub_time TEXT, resolved_at TEXT,
             resolution TEXT, resolved_return_sequence INTEGER);
         CREATE INDEX IF NOT EXISTS _fieldsync_conflicts_site ON _fieldsync_conflicts (site_id, return_sequence);
+        CREATE INDEX IF NOT EXISTS _fieldsync_conflicts_row ON _fieldsync_conflicts (site_id, tbl, pk);
         CREATE TABLE IF NOT EXISTS _fieldsync_rejected (
             id INTEGER PRIMARY KEY, site_id TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL,
             origin_seq INTEGER NOT NULL, bundle_id TEXT NOT NULL, reason TEXT NOT NULL, incoming TEXT NOT NULL,
