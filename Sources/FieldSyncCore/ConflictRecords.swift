@@ -112,8 +112,11 @@ public struct RejectedRecord: Sendable {
     public enum Status: String, Sendable, Codable {
         /// Waiting for a fix and a retry.
         case setAside = "set_aside"
-        /// Applied by a retry.
+        /// Applied by a retry (or found already in the hub's row).
         case applied
+        /// A retry met a newer change to the row: it became a conflict, settled by the table's rule (see
+        /// `fieldsync conflicts list`).
+        case conflict
     }
 
     public var id: Int64
@@ -161,6 +164,17 @@ public enum RetryResult: Sendable, Equatable {
     case failed(reason: String)
     /// The row met a newer change at the hub: recorded as a conflict with this id and settled by the table's rule.
     case conflict(id: Int64)
+}
+
+extension RetryResult {
+    /// What the set-aside row becomes after this retry; `nil` while it stays set aside.
+    public var rowStatus: RejectedRecord.Status? {
+        switch self {
+        case .applied, .unchanged: .applied
+        case .conflict: .conflict
+        case .failed: nil
+        }
+    }
 }
 
 /// A conflict notification waiting to be delivered (`conflict_notifications`).

@@ -24,7 +24,7 @@ extension PostgresHubStore {
     /// Applies a set-aside row again in one transaction, judged like a new arrival from its site (a conflict is
     /// settled by the table's rule, with the time the row was set aside as its edit time). What is written is a
     /// change made at the hub (origin NULL), so the site that sent the row receives it too, having been sent the
-    /// hub's row when it was set aside. The row's status becomes `applied` unless the retry failed, in which case
+    /// hub's row when it was set aside. The row's status becomes `applied` (or `conflict`) unless the retry failed, in which case
     /// its reason is updated; either way `attempts` and `retried_at` record the retry.
     ///
     /// - Throws: ``StoreError`` with `.notFound` for an unknown id, `.invalidState` for a row already applied.
@@ -40,7 +40,9 @@ extension PostgresHubStore {
                 throw StoreError(.notFound, "there is no set-aside row \(id)", location: connection.location)
             }
             guard row[7] == RejectedRecord.Status.setAside.rawValue else {
-                throw StoreError(.invalidState, "set-aside row \(id) was applied already")
+                throw StoreError(
+                    .invalidState,
+                    "set-aside row \(id) was retried already (\(row[7] ?? "")): see 'fieldsync conflicts list'")
             }
             try connection.run("SELECT set_config('fieldsync.applying', '', true)")
             let result: RetryResult
@@ -52,14 +54,14 @@ extension PostgresHubStore {
             } catch let problem as PostgresRowProblem {
                 result = .failed(reason: problem.reason)
             }
-            if case .failed(let reason) = result {
+            if let status = result.rowStatus {
+                try connection.run(
+                    "UPDATE sync_control.rejected_rows SET status = $2, attempts = attempts + 1, retried_at = now() "
+                        + "WHERE id = $1", [String(id), status.rawValue])
+            } else if case .failed(let reason) = result {
                 try connection.run(
                     "UPDATE sync_control.rejected_rows SET reason = $2, attempts = attempts + 1, retried_at = now() "
                         + "WHERE id = $1", [String(id), reason])
-            } else {
-                try connection.run(
-                    "UPDATE sync_control.rejected_rows SET status = 'applied', attempts = attempts + 1, "
-                        + "retried_at = now() WHERE id = $1", [String(id)])
             }
             let failed: Bool = if case .failed = result { true } else { false }
             try log(

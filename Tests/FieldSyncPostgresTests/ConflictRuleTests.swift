@@ -116,6 +116,8 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
                 return
             }
             #expect(try world.hubRow("tags", .text("t1")) == [.text("t1"), .text("A"), .text("newer")])
+            #expect(
+                try world.hubStore.rejectedRows(site: nil, table: nil, includeApplied: true).first?.status == .conflict)
 
         case .clientWinsAppliesTheSiteRow:
             let world = try Self.world(kind, rule: .clientWins)

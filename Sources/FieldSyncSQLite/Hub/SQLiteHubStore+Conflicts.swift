@@ -288,7 +288,9 @@ extension SQLiteHubStore {
             }
             guard row[7].textValue == RejectedRecord.Status.setAside.rawValue else {
                 throw StoreError(
-                    .invalidState, "set-aside row \(id) was applied by an earlier retry", location: connection.path)
+                    .invalidState,
+                    "set-aside row \(id) was retried already (\(row[7].textValue ?? "")): see 'fieldsync conflicts list'",
+                    location: connection.path)
             }
             guard let incoming = RowJSON.decode(row[4].textValue ?? "") else {
                 throw StoreError(.statement, "set-aside row \(id) cannot be read", location: connection.path)
@@ -307,14 +309,14 @@ extension SQLiteHubStore {
                 bundleID: row[3].textValue ?? "",
                 madeAt: SiteClock.parse(row[8].textValue ?? "") ?? Date().timeIntervalSince1970)
             let now = nowText()
-            if case .failed(let reason) = result {
+            if let status = result.rowStatus {
+                try connection.run(
+                    "UPDATE _fieldsync_rejected SET status = ?, attempts = attempts + 1, retried_at = ? WHERE id = ?",
+                    [.text(status.rawValue), .text(now), .integer(id)])
+            } else if case .failed(let reason) = result {
                 try connection.run(
                     "UPDATE _fieldsync_rejected SET reason = ?, attempts = attempts + 1, retried_at = ? WHERE id = ?",
                     [.text(reason), .text(now), .integer(id)])
-            } else {
-                try connection.run(
-                    "UPDATE _fieldsync_rejected SET status = 'applied', attempts = attempts + 1, retried_at = ? "
-                        + "WHERE id = ?", [.text(now), .integer(id)])
             }
             try log(
                 site: site, operation: "retry", rows: result == .applied ? 1 : 0, milliseconds: 0,
