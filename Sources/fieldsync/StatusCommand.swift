@@ -25,6 +25,7 @@ struct StatusCommand: ParsableCommand {
                     try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites))
                     return
                 }
+                let pending = try engine.store.conflicts(ConflictFilter(pendingOnly: true))
                 print(
                     "Hub '\(node.configuration.id)': \(sites.count) site\(sites.count == 1 ? "" : "s"), tables "
                         + (try engine.store.tables().map(\.name).joined(separator: ", ")))
@@ -38,8 +39,17 @@ struct StatusCommand: ParsableCommand {
                         "  last return written:   \(site.lastReturnSequence == 0 ? "none yet" : "\(site.lastReturnSequence) at \(site.lastReturnAt ?? "?")")"
                     )
                     print("  hub changes pending:   \(site.pendingRows) (not yet acknowledged by the site)")
-                    print("  conflicts recorded:    \(site.conflicts)")
+                    let waiting = pending.filter { $0.site == site.id }.count
+                    print(
+                        "  conflicts recorded:    \(site.conflicts)"
+                            + (waiting > 0 ? ", \(waiting) waiting for a decision" : ""))
                     print("  rows set aside:        \(site.rejected)")
+                }
+                if !pending.isEmpty {
+                    print("")
+                    print(
+                        "\(pending.count) conflict\(pending.count == 1 ? " waits" : "s wait") for a decision: "
+                            + "fieldsync conflicts list --pending")
                 }
             case .site:
                 let status = try node.siteEngine().store.status()

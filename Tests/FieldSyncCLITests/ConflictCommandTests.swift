@@ -188,6 +188,9 @@ import Testing
         #expect(pending.first?["rule"] as? String == "manual")
         let text = try network.succeed(["conflicts", "list", "--dir", hub])
         #expect(text.stdout.contains("site-a  people  [\"a1\"]  manual  pending"), "\(text.stdout)")
+        let status = try network.succeed(["status", "--dir", hub])
+        #expect(status.stdout.contains("1 waiting for a decision"), "\(status.stdout)")
+        #expect(status.stdout.contains("1 conflict waits for a decision: fieldsync conflicts list --pending"))
         let none = try network.succeed(["conflicts", "list", "--dir", hub, "--site", "site-b"])
         #expect(none.stdout.contains("No conflicts recorded."))
 
