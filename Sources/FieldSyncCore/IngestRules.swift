@@ -38,4 +38,10 @@ extension IngestReport {
 
     /// The sync log's status for an applied bundle: `partial` when rows were set aside.
     public var logStatus: String { rejected > 0 ? "partial" : "ok" }
+
+    /// Counts a conflict settled by `verdict` (and, if it waits for a person, as pending too).
+    public mutating func count(_ verdict: ConflictVerdict) {
+        conflicts += 1
+        if verdict.decision.isPending { pendingConflicts += 1 }
+    }
 }

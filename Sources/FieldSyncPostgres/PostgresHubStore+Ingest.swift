@@ -311,8 +311,7 @@ extension PostgresHubStore {
                 try recorder.conflict(
                     local, schema: schema, hub: hub, rule: applier.rule, verdict: verdict, base: base,
                     editTime: editTime)
-                report.conflicts += 1
-                if verdict.decision == .pending { report.pendingConflicts += 1 }
+                report.count(verdict)
             case .apply:
                 if local.operation == .delete {
                     tombstones.append(ordinal)

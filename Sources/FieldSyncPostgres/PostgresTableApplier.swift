@@ -179,8 +179,7 @@ final class PostgresTableApplier {
             // Recorded only once its write succeeded: a row set aside is not also a conflict.
             try recorder.conflict(
                 local, schema: schema, hub: hub, rule: rule, verdict: verdict, base: base, editTime: editTime)
-            report.conflicts += 1
-            if verdict.decision == .pending { report.pendingConflicts += 1 }
+            report.count(verdict)
         case .apply:
             if let reason = try guarded(rowByRow, { try write(local, exists: hub != nil, editTime: editTime) }) {
                 return reason

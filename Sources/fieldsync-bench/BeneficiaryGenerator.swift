@@ -110,12 +110,7 @@ struct BeneficiaryGenerator {
 
     /// An edit time as a site's capture records it: `2024-03-14T06:26:53.123Z`.
     static func editTime(secondsSinceEpoch seconds: Int64, milliseconds: Int) -> String {
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = Int(seconds - days * 86_400)
-        let (year, month, day) = civil(days)
-        let millis = String(milliseconds + 1000).dropFirst()
-        return "\(year)-\(twoDigits(month))-\(twoDigits(day))T\(twoDigits(secondOfDay / 3600)):"
-            + "\(twoDigits(secondOfDay / 60 % 60)):\(twoDigits(secondOfDay % 60)).\(millis)Z"
+        SiteClock.format(Double(seconds) + Double(milliseconds) / 1000)
     }
 
     private static func civil(_ days: Int64) -> (year: Int64, month: Int, day: Int) {

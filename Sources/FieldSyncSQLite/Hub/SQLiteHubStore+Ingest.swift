@@ -442,8 +442,7 @@ final class HubTableApplier {
         }
         let id = try recorder.conflict(
             change, schema: schema, hub: hub, base: base, rule: rule, verdict: verdict, editTime: editTime)
-        report.conflicts += 1
-        if verdict.decision.isPending { report.pendingConflicts += 1 }
+        report.count(verdict)
         return .conflict(id)
     }
 
