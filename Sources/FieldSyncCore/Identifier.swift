@@ -20,6 +20,48 @@ public enum Identifier {
         return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "_") }
     }
 
+    /// The rule for table and column names, as said to a person whose name breaks it.
+    ///
+    /// One name travels unchanged through a bundle's manifest and batch file names, SQLite and PostgreSQL (which
+    /// cuts names at 63 bytes), so FieldSync keeps to the names all of them read the same way, unquoted or not.
+    public static let sqlNameRule =
+        "FieldSync table and column names are 1 to 63 bytes of ASCII letters, digits and '_', not starting with a digit"
+
+    /// The columns every synced table carries on the hub, which no synced table may have itself.
+    public static let hubBookkeepingColumns = ["sync_version", "sync_modified_at", "sync_deleted", "sync_origin_client"]
+
+    /// Why `name` may never be a synced table, or `nil` when it may.
+    ///
+    /// Refused: FieldSync's own bookkeeping (`_fieldsync_*`, and `fieldsync_*` for its staging and triggers), SQLite's
+    /// internal tables (`sqlite_*`), the hub's control schema (`sync_control`), and PostgreSQL's catalogs
+    /// (`pg_*`, `information_schema`), which an unqualified name would reach before the data schema. Compared
+    /// without regard to case, as both databases compare unquoted names.
+    public static func reservedTableReason(_ name: String) -> String? {
+        let lower = name.lowercased()
+        if lower.hasPrefix("_fieldsync") || lower.hasPrefix("fieldsync_") {
+            return "'\(name)' is a name FieldSync keeps for its own bookkeeping"
+        }
+        if lower.hasPrefix("sqlite_") { return "'\(name)' is a name SQLite keeps for its internal tables" }
+        if lower.hasPrefix("pg_") || lower == "information_schema" {
+            return "'\(name)' is a name PostgreSQL keeps for its catalogs"
+        }
+        if lower == "sync_control" { return "'\(name)' is the hub's control schema" }
+        return nil
+    }
+
+    /// Why `name` may never be a column of a synced table, or `nil` when it may: the hub's own columns
+    /// (``hubBookkeepingColumns``) and names starting `fieldsync_`, which FieldSync uses in staging tables.
+    public static func reservedColumnReason(_ name: String) -> String? {
+        let lower = name.lowercased()
+        if hubBookkeepingColumns.contains(lower) {
+            return "'\(name)' is a column the hub adds to every synced table for its own bookkeeping"
+        }
+        if lower.hasPrefix("fieldsync_") || lower.hasPrefix("_fieldsync") {
+            return "'\(name)' is a name FieldSync keeps for its own bookkeeping"
+        }
+        return nil
+    }
+
     /// `name` as a double-quoted SQL identifier (valid for SQLite and PostgreSQL).
     public static func quoted(_ name: String) -> String {
         "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""

@@ -3,12 +3,13 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is; compare with the static members.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String {
-            case invalidName, duplicateColumn, missingPrimaryKey, unsupportedType, unknownTable, valueMismatch
+            case invalidName, reservedName, duplicateColumn, missingPrimaryKey, unsupportedType, unknownTable, valueMismatch
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
         public static let invalidName = Code(.invalidName)
+        public static let reservedName = Code(.reservedName)
         public static let duplicateColumn = Code(.duplicateColumn)
         public static let missingPrimaryKey = Code(.missingPrimaryKey)
         public static let unsupportedType = Code(.unsupportedType)

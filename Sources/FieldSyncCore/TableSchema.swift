@@ -34,7 +34,12 @@ public struct TableSchema: Sendable, Hashable, Codable {
     /// Checks the rules of ``init(name:columns:primaryKey:)``; used again after decoding from a file.
     public func validate() throws(SchemaError) {
         guard Identifier.isValidSQLName(name) else {
-            throw SchemaError(.invalidName, table: name, message: "table name '\(name)' is not a valid SQL name")
+            throw SchemaError(
+                .invalidName, table: name,
+                message: "table name '\(name)' is not supported: \(Identifier.sqlNameRule)")
+        }
+        if let reason = Identifier.reservedTableReason(name) {
+            throw SchemaError(.reservedName, table: name, message: "table \(reason) and cannot be synced")
         }
         guard !columns.isEmpty else {
             throw SchemaError(.invalidName, table: name, message: "table '\(name)' has no columns")
@@ -44,7 +49,7 @@ public struct TableSchema: Sendable, Hashable, Codable {
             guard Identifier.isValidSQLName(column.name) else {
                 throw SchemaError(
                     .invalidName, table: name, column: column.name,
-                    message: "column name '\(column.name)' of table '\(name)' is not a valid SQL name")
+                    message: "column name '\(column.name)' of table '\(name)' is not supported: \(Identifier.sqlNameRule)")
             }
             guard seen.insert(column.name.lowercased()).inserted else {
                 throw SchemaError(
@@ -53,12 +58,30 @@ public struct TableSchema: Sendable, Hashable, Codable {
             }
         }
         guard !primaryKey.isEmpty else {
-            throw SchemaError(.missingPrimaryKey, table: name, message: "table '\(name)' has no primary key")
+            throw SchemaError(
+                .missingPrimaryKey, table: name,
+                message: "table '\(name)' has no primary key: FieldSync finds a row on every node by its key; "
+                    + "give the table a PRIMARY KEY (a column of unique, never-NULL values, such as a UUID) "
+                    + "or leave it out of the synced tables")
         }
         for key in primaryKey where columnIndex(named: key) == nil {
             throw SchemaError(
                 .missingPrimaryKey, table: name, column: key,
                 message: "primary-key column '\(key)' is not a column of table '\(name)'")
+        }
+    }
+
+    /// Checks that a table a person asks to sync (`hub add-table`, `site init`) has none of the column names the
+    /// hub keeps for its own bookkeeping (``Identifier/reservedColumnReason(_:)``).
+    ///
+    /// Not part of ``validate()``: a hub reads its own tables back with those columns before leaving them out.
+    public func checkSyncable() throws(SchemaError) {
+        for column in columns {
+            if let reason = Identifier.reservedColumnReason(column.name) {
+                throw SchemaError(
+                    .reservedName, table: name, column: column.name,
+                    message: "column \(reason); table '\(name)' cannot be synced until the column is renamed")
+            }
         }
     }
 

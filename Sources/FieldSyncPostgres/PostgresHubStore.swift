@@ -91,7 +91,7 @@ public final class PostgresHubStore: HubStore {
     }
 
     /// The four columns every synced table carries on the hub.
-    static let syncColumns = ["sync_version", "sync_modified_at", "sync_deleted", "sync_origin_client"]
+    static let syncColumns = Identifier.hubBookkeepingColumns
 
     /// `"schema"."table"` for a synced table.
     func qualified(_ table: String) -> String {

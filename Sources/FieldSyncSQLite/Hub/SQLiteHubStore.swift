@@ -135,7 +135,7 @@ public final class SQLiteHubStore: HubStore {
         """
 
     /// The four columns every synced table carries on the hub.
-    static let syncColumns = ["sync_version", "sync_modified_at", "sync_deleted", "sync_origin_client"]
+    static let syncColumns = Identifier.hubBookkeepingColumns
 
     // MARK: Sites
 
