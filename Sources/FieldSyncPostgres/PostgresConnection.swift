@@ -1,6 +1,7 @@
 import CLibPQ
 import FieldSyncCore
 import Foundation
+import Logging
 
 /// Owns one libpq connection handle (`PGconn`) and closes it (`PQfinish`) when released.
 ///
@@ -73,6 +74,10 @@ public final class PostgresConnection {
             throw StoreError(.connection, "cannot allocate a PostgreSQL connection")
         }
         handle = ConnectionHandle(pointer: pointer)
+        // libpq prints the server's notices and warnings (`WARNING: terminating connection …`) straight to standard
+        // error unless told otherwise; they go to the logger instead (FIELDSYNC_LOG=info shows them), and the
+        // failure itself reaches the user as the statement's error.
+        PQsetNoticeProcessor(pointer, { _, message in PostgresNotices.log(message) }, nil)
         let host = PQhost(pointer).map { String(cString: $0) } ?? "?"
         let port = PQport(pointer).map { String(cString: $0) } ?? "?"
         let database = PQdb(pointer).map { String(cString: $0) } ?? "?"
@@ -385,5 +390,18 @@ public final class CopyWriter {
     func flush() throws {
         try buffer.withUnsafeBytes { try connection.putCopyData($0) }
         buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Where the server's notices and warnings go: the `fieldsync.postgres` logger at level `info`.
+enum PostgresNotices {
+    static let logger = Logger(label: "fieldsync.postgres")
+
+    /// Logs one notice (`PQnoticeProcessor`), without its trailing newline.
+    static func log(_ message: UnsafePointer<CChar>?) {
+        guard let message else { return }
+        var text = Substring(String(cString: message))
+        while let last = text.last, last == "\n" || last == " " { text = text.dropLast() }
+        logger.info("postgres.notice", metadata: ["fieldsync.postgres.notice": .string(String(text))])
     }
 }
