@@ -48,6 +48,10 @@ struct FileError: Error, CustomStringConvertible {
             self = Self.posix(number, path: path)
             return
         }
+        if let path, let file = Self.firstFileAncestor(of: path), file != path {
+            self.init(code: "notAFolder", path: file, cause: "is a file, not a folder")
+            return
+        }
         guard nsError.domain == NSCocoaErrorDomain else {
             self.init(
                 code: "io", path: path, cause: "failed (\(String(describing: type(of: error))) \(nsError.code))")
@@ -133,15 +137,6 @@ enum Files {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw FileError(error, path: path)
-        }
-    }
-
-    /// Copies `source` to `destination` unless `destination` exists.
-    static func copy(_ source: String, to destination: String) throws {
-        do {
-            try FileManager.default.copyItem(atPath: source, toPath: destination)
-        } catch {
-            throw FileError(error, path: destination)
         }
     }
 }
