@@ -54,11 +54,13 @@ extension BundleCommand {
                         throw ValidationError(
                             "'\(site)' is not a registered site; register it with 'fieldsync hub add-site'")
                     }
-                    let sites = sites.isEmpty ? registered : sites.reduce(into: [String]()) {
-                        if !$0.contains($1) { $0.append($1) }
+                    // Each site once, in the order given (a site named twice gets one bundle).
+                    var targets: [String] = []
+                    for site in sites.isEmpty ? registered : sites where !targets.contains(site) {
+                        targets.append(site)
                     }
                     var reports: [ExportReport] = []
-                    for site in sites {
+                    for site in targets {
                         let directory = out ?? "\(node.outboxDirectory)/\(site)"
                         try Files.makeFolder(directory)
                         let result = try engine.exportReturn(
@@ -71,7 +73,7 @@ extension BundleCommand {
                         reports.append(report)
                     }
                     if json { try printJSON(reports) }
-                    if sites.isEmpty && !json { print("No sites are registered; nothing to write.") }
+                    if targets.isEmpty && !json { print("No sites are registered; nothing to write.") }
                 }
             }
         }

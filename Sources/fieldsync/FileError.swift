@@ -34,7 +34,8 @@ struct FileError: Error, CustomStringConvertible {
             return
         }
         let nsError = error as NSError
-        let path = (nsError.userInfo[NSFilePathErrorKey] as? String)
+        let path =
+            (nsError.userInfo[NSFilePathErrorKey] as? String)
             ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path ?? fallbackPath
         var number: Int32?
         if nsError.domain == NSPOSIXErrorDomain {

@@ -283,7 +283,8 @@ struct NodeDirectory {
                     + (hub.epoch < epoch
                         ? "That is an older, retired key: put the current key file back"
                         : "If the hub replaced its keys, check the new fingerprint \(hub.fingerprint) with "
-                            + "headquarters, then \(rerun)"), path: path)
+                            + "headquarters, then \(rerun)"),
+                path: path)
         }
         if let fingerprint = configuration.hubKeyFingerprint, hub.fingerprint != fingerprint {
             throw BundleError(

@@ -22,7 +22,8 @@ import Testing
         let network = try CLINetwork()
         let directory = network.directory
         Self.expectPlainRefusal(
-            try network.fieldsync(["hub", "init", "--dir", "hub2", "--id", "bad id"]), "'bad id' is not a valid node id")
+            try network.fieldsync(["hub", "init", "--dir", "hub2", "--id", "bad id"]), "'bad id' is not a valid node id"
+        )
         Self.expectPlainRefusal(
             try network.fieldsync([
                 "site", "init", "--dir", "s", "--id", "s", "--db", directory.file("missing.sqlite"),
