@@ -192,4 +192,32 @@ import Testing
         #expect(logged.stderr.contains("postgres.notice"), "\(logged.stderr)")
         #expect(logged.stderr.contains("a hub trigger speaks"), "\(logged.stderr)")
     }
+
+    @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
+    func postgresDyingMidImportIsOneErrorLine() throws {
+        let database = try TestPostgres()
+        let network = try CLINetwork(store: database.url)
+        try network.succeed([
+            "hub", "add-table", "--dir", "hub", "t", "--column", "id:integer:notnull", "--column", "v:text",
+            "--primary-key", "id",
+        ])
+        // The server process serving the import ends in the middle of it, as when PostgreSQL is shut down.
+        let connection = try database.connect()
+        try connection.execute(
+            """
+            CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$;
+            CREATE TRIGGER die BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION die();
+            """)
+        try network.addSite("site-a", schema: Self.schema)
+        let bundle = try network.exportSite("site-a")
+        let output = try network.fieldsync(["bundle", "import", "--dir", "hub", bundle])
+        Self.expectPlainRefusal(output, "terminating connection")
+        let lines = output.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(output.stderr)")
+        for noise in ["WARNING", "CONTEXT", "FATAL", "\t", "pg_terminate_backend"] {
+            #expect(!output.stderr.contains(noise), "\(output.stderr)")
+        }
+        #expect(try connection.scalar("SELECT count(*) FROM public.t") == "0")
+    }
 }
