@@ -41,7 +41,8 @@ func report(_ report: ErrorReport, json: Bool) {
 /// Built from FieldSync's error structs; anything from Foundation or the C libraries is reduced to the path and the
 /// cause, so that no Foundation error text or stack trace reaches a user.
 struct ErrorReport: Encodable, Sendable {
-    /// `bundle`, `store`, `schema`, `key`, `file`, `delivery`, `configuration` or `usage`.
+    /// `bundle`, `key`, `store`, `schema`, `file`, `delivery`, `configuration`, `input` (a value given on the command
+    /// line, refused while running) or `usage` (the command line cannot be read; exit status 64).
     var domain: String
     /// The error's code within its domain (for example `badSignature`, `notFound`, `invalid`).
     var code: String
@@ -82,7 +83,8 @@ struct ErrorReport: Encodable, Sendable {
         case let error as FileError:
             self.init(domain: "file", code: error.code, message: error.cause, file: error.path)
         case let error as ValidationError:
-            self.init(domain: "usage", code: "invalid", message: error.message)
+            // Thrown while the command runs: a value was understood but refused (exit status 1, not a usage error).
+            self.init(domain: "input", code: "invalid", message: error.message)
         case let error as DecodingError:
             self.init(domain: "configuration", code: "malformed", message: describe(error))
         default:
