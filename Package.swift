@@ -36,7 +36,9 @@ let package = Package(
         // SQLite connection and the site store.
         .target(name: "FieldSyncSQLite", dependencies: ["FieldSyncCore", "FieldSyncBundle", "CSQLite"]),
         // libpq connection (COPY, prepared statements, cursors) and the PostgreSQL hub store.
-        .target(name: "FieldSyncPostgres", dependencies: ["FieldSyncCore", "CLibPQ"]),
+        .target(
+            name: "FieldSyncPostgres",
+            dependencies: ["FieldSyncCore", "CLibPQ", .product(name: "Logging", package: "swift-log")]),
         // The hub's exchange logic over any hub store.
         .target(
             name: "FieldSyncHub",

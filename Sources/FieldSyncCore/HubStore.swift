@@ -155,6 +155,9 @@ public protocol HubStore: AnyObject {
     func registerSite(id: String, name: String, publicKey: String) throws
     /// Every registered site with its positions and counts.
     func sites() throws -> [SiteRecord]
+    /// Appends a line to the hub's sync log (`sync_log`, or `_fieldsync_log` in the embedded store) for an event
+    /// outside an ingest or an export, such as a change of a site's registered key.
+    func logEvent(site: String?, operation: String, status: String, message: String) throws
     /// The one-line public identity a site was registered with, or `nil` if the site is not registered.
     func publicKey(ofSite id: String) throws -> String?
     /// Declares a synced table: creates it from `schema`, or (with `nil`) adopts the existing table `name`.

@@ -1,6 +1,7 @@
 import CLibPQ
 import FieldSyncCore
 import Foundation
+import Logging
 
 /// Owns one libpq connection handle (`PGconn`) and closes it (`PQfinish`) when released.
 ///
@@ -73,13 +74,17 @@ public final class PostgresConnection {
             throw StoreError(.connection, "cannot allocate a PostgreSQL connection")
         }
         handle = ConnectionHandle(pointer: pointer)
+        // libpq prints the server's notices and warnings (`WARNING: terminating connection …`) straight to standard
+        // error unless told otherwise; they go to the logger instead (FIELDSYNC_LOG=info shows them), and the
+        // failure itself reaches the user as the statement's error.
+        PQsetNoticeProcessor(pointer, { _, message in PostgresNotices.log(message) }, nil)
         let host = PQhost(pointer).map { String(cString: $0) } ?? "?"
         let port = PQport(pointer).map { String(cString: $0) } ?? "?"
         let database = PQdb(pointer).map { String(cString: $0) } ?? "?"
         location = "postgresql://\(host):\(port)/\(database)"
         guard PQstatus(pointer) == CONNECTION_OK else {
             throw StoreError(
-                .connection, "cannot connect to PostgreSQL: \(Self.trimmed(String(cString: PQerrorMessage(pointer))))",
+                .connection, "cannot connect to PostgreSQL: \(Self.oneLine(String(cString: PQerrorMessage(pointer))))",
                 location: location)
         }
         try execute(
@@ -213,8 +218,41 @@ public final class PostgresConnection {
 
     private func connectionError(prefix: String) -> StoreError {
         StoreError(
-            .connection, "\(prefix): \(Self.trimmed(String(cString: PQerrorMessage(handle.pointer))))",
+            .connection, "\(prefix): \(Self.oneLine(String(cString: PQerrorMessage(handle.pointer))))",
             location: location)
+    }
+
+    /// libpq's connection message (`PQerrorMessage`) as one line for an `error:` line: severity prefixes
+    /// (`FATAL:  `) dropped, `CONTEXT`, `DETAIL` and `HINT` lines left out (they may quote SQL or row values),
+    /// tab-indented continuation lines joined to their line, the rest joined with "; ".
+    static func oneLine(_ message: String) -> String {
+        let severities = ["FATAL:", "ERROR:", "PANIC:", "WARNING:"]
+        var lines: [String] = []
+        // Inside a CONTEXT (or DETAIL, HINT) block: its further lines start with a capital ("PL/pgSQL function …");
+        // libpq's own messages start lowercase ("server closed the connection unexpectedly").
+        var skipping = false
+        for raw in message.split(whereSeparator: \.isNewline) {
+            if raw.first == "\t" || raw.first == " " {
+                if !skipping, !lines.isEmpty {
+                    lines[lines.count - 1] += " " + raw.trimmingCharacters(in: .whitespaces)
+                }
+                continue
+            }
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if ["CONTEXT:", "DETAIL:", "HINT:", "QUERY:", "LOCATION:"].contains(where: { line.hasPrefix($0) }) {
+                skipping = true
+                continue
+            }
+            if skipping, !severities.contains(where: { line.hasPrefix($0) }), line.first?.isLowercase != true {
+                continue
+            }
+            skipping = false
+            for severity in severities where line.hasPrefix(severity) {
+                line = String(line.dropFirst(severity.count)).trimmingCharacters(in: .whitespaces)
+            }
+            if !line.isEmpty { lines.append(line) }
+        }
+        return lines.joined(separator: "; ")
     }
 
     /// The ``StoreError/Code`` for a SQLSTATE: integrity violations (class 23) and data exceptions (class 22: a
@@ -385,5 +423,18 @@ public final class CopyWriter {
     func flush() throws {
         try buffer.withUnsafeBytes { try connection.putCopyData($0) }
         buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Where the server's notices and warnings go: the `fieldsync.postgres` logger at level `info`.
+enum PostgresNotices {
+    static let logger = Logger(label: "fieldsync.postgres")
+
+    /// Logs one notice (`PQnoticeProcessor`), without its trailing newline.
+    static func log(_ message: UnsafePointer<CChar>?) {
+        guard let message else { return }
+        var text = Substring(String(cString: message))
+        while let last = text.last, last == "\n" || last == " " { text = text.dropLast() }
+        logger.info("postgres.notice", metadata: ["fieldsync.postgres.notice": .string(String(text))])
     }
 }

@@ -10,11 +10,12 @@ public final class CLINetwork {
     public let hubID: String
     public private(set) var siteIDs: [String] = []
 
-    /// Runs `fieldsync hub init` in a fresh directory.
-    public init(hub: String = "hub", prefix: String = "fieldsync-cli") throws {
+    /// Runs `fieldsync hub init` in a fresh directory, with the embedded store or, given `store`, that one (for
+    /// example ``TestPostgres/url``).
+    public init(hub: String = "hub", prefix: String = "fieldsync-cli", store: String? = nil) throws {
         directory = try TemporaryDirectory(prefix: prefix)
         hubID = hub
-        try succeed(["hub", "init", "--dir", hubDirectory, "--id", hub])
+        try succeed(["hub", "init", "--dir", hubDirectory, "--id", hub] + (store.map { ["--store", $0] } ?? []))
     }
 
     public var hubDirectory: String { directory.file("hub") }

@@ -21,12 +21,16 @@ public enum ChildProcess {
     }
 
     /// Runs `executable ARGUMENTS…` with standard input closed, reads both pipes to the end and waits.
-    public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws
-        -> Output
-    {
+    /// `environment` adds to (or replaces) variables of the test's own environment.
+    public static func run(
+        _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]
+    ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe()
         let err = Pipe()

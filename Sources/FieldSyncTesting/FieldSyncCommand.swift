@@ -20,8 +20,10 @@ public enum FieldSyncCommand {
         return directory.appendingPathComponent("fieldsync").path
     }
 
-    /// Runs `fieldsync ARGUMENTS…` in `directory` and waits for it.
-    public static func run(_ arguments: [String], in directory: String? = nil) throws -> Output {
-        try ChildProcess.run(executable, arguments, in: directory)
+    /// Runs `fieldsync ARGUMENTS…` in `directory` (with `environment` added to the test's own) and waits for it.
+    public static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:])
+        throws -> Output
+    {
+        try ChildProcess.run(executable, arguments, in: directory, environment: environment)
     }
 }

@@ -10,7 +10,7 @@ extension BundleCommand {
             discussion: """
                 At a site, writes one delta bundle with every local change the hub has not acknowledged yet \
                 (default folder: the node's outbox). At the hub, writes one return bundle per registered site, or \
-                for --site only (default folder: outbox/SITE/).
+                for the sites given with --site (repeat it for several; default folder: outbox/SITE/).
                 """
         )
 
@@ -20,19 +20,23 @@ extension BundleCommand {
         @Option(help: "Write bundles into this folder instead of the outbox.")
         var out: String?
 
-        @Option(help: "Hub only: write the return bundle for this site only.")
-        var site: String?
+        @Option(
+            name: .customLong("site"), help: "Hub only: write the return bundle for this site only; repeat for more.")
+        var sites: [String] = []
 
         @Flag(help: "Print the result as JSON.")
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let node = try NodeDirectory.load(dir)
                 switch node.configuration.role {
                 case .site:
+                    guard sites.isEmpty else {
+                        throw ValidationError("--site is for the hub; a site writes its one bundle for its hub")
+                    }
                     let directory = out ?? node.outboxDirectory
-                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    try Files.makeFolder(directory)
                     let export = try node.siteEngine().export(template: node.writerTemplate(directory: directory))
                     let report = ExportReport(
                         to: node.configuration.hub ?? "", sequence: export.bundle.header.sequence,
@@ -45,11 +49,20 @@ extension BundleCommand {
                     }
                 case .hub:
                     let engine = try node.hubEngine()
-                    let sites = try site.map { [$0] } ?? engine.store.sites().map(\.id)
+                    let registered = try engine.store.sites().map(\.id)
+                    for site in sites where !registered.contains(site) {
+                        throw ValidationError(
+                            "'\(site)' is not a registered site; register it with 'fieldsync hub add-site'")
+                    }
+                    // Each site once, in the order given (a site named twice gets one bundle).
+                    var targets: [String] = []
+                    for site in sites.isEmpty ? registered : sites where !targets.contains(site) {
+                        targets.append(site)
+                    }
                     var reports: [ExportReport] = []
-                    for site in sites {
+                    for site in targets {
                         let directory = out ?? "\(node.outboxDirectory)/\(site)"
-                        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                        try Files.makeFolder(directory)
                         let result = try engine.exportReturn(
                             for: site, template: node.writerTemplate(directory: directory))
                         let report = ExportReport(
@@ -60,7 +73,7 @@ extension BundleCommand {
                         reports.append(report)
                     }
                     if json { try printJSON(reports) }
-                    if sites.isEmpty && !json { print("No sites are registered; nothing to write.") }
+                    if targets.isEmpty && !json { print("No sites are registered; nothing to write.") }
                 }
             }
         }
@@ -86,17 +99,27 @@ extension BundleCommand {
         var json = false
 
         func run() throws {
-            let node = try reportingErrors { try NodeDirectory.load(dir) }
+            let node = try reportingErrors(json: json) { try NodeDirectory.load(dir) }
             var refused = 0
-            var results: [ImportResult] = []
-            for group in try reportingErrors({ try Self.groups(files) }) {
+            var entries: [ImportEntry] = []
+            /// Prints and counts a file (or a bundle's parts) refused with `error`.
+            func refuse(_ files: [String], _ error: any Error) {
+                var report = ErrorReport(error)
+                if report.file == nil || report.domain == "store" { report.file = files[0] }
+                printError(report.text)
+                entries.append(.refused(RefusedImport(file: files[0], files: files, error: report)))
+                refused += 1
+            }
+            let sorted = Self.groups(files)
+            for (file, error) in sorted.unreadable { refuse([file], error) }
+            for group in sorted.bundles {
                 do {
                     let result: ImportResult
                     switch node.configuration.role {
                     case .hub:
                         let report = try node.hubEngine().importBundle(paths: group)
                         result = ImportResult(
-                            file: group[0], status: report.status.rawValue, from: report.site,
+                            file: group[0], files: group, status: report.status.rawValue, from: report.site,
                             sequence: report.sequence,
                             applied: report.applied, unchanged: report.unchanged, conflicts: report.conflicts,
                             rejected: report.rejected, keptLocal: nil, missed: report.missedSequences.map(Self.text),
@@ -104,7 +127,8 @@ extension BundleCommand {
                     case .site:
                         let report = try node.siteEngine().importBundle(paths: group)
                         result = ImportResult(
-                            file: group[0], status: report.status.rawValue, from: node.configuration.hub ?? "",
+                            file: group[0], files: group, status: report.status.rawValue,
+                            from: node.configuration.hub ?? "",
                             sequence: report.sequence, applied: report.applied, unchanged: nil,
                             conflicts: report.outcomes.filter { $0.kind == .conflictHubKept }.count,
                             rejected: report.outcomes.filter { $0.kind == .rejected || $0.kind == .rejectedKept }.count,
@@ -114,16 +138,14 @@ extension BundleCommand {
                             siteOutcomes: SiteConflictOutcomes(report.outcomes.map(\.kind)))
                     }
                     if !json { result.print() }
-                    results.append(result)
-                } catch let error as BundleError {
-                    printError(error.description)
-                    refused += 1
-                } catch let error as StoreError {
-                    printError("\(group[0]): \(error.description)")
-                    refused += 1
+                    entries.append(.imported(result))
+                } catch let error as ExitCode {
+                    throw error
+                } catch {
+                    refuse(group, error)
                 }
             }
-            if json { try printJSON(results) }
+            if json { try printJSON(entries) }
             if refused > 0 { throw refusedExitCode }
         }
 
@@ -131,16 +153,23 @@ extension BundleCommand {
             range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
         }
 
-        /// The files grouped by bundle (parts together), ordered by sender and sequence.
-        static func groups(_ files: [String]) throws -> [[String]] {
+        /// The files grouped by bundle (parts together), ordered by sender and sequence, and the files that could
+        /// not be read as a bundle part at all, each with its error.
+        static func groups(_ files: [String]) -> (bundles: [[String]], unreadable: [(String, any Error)]) {
             var byBundle: [String: (header: BundleHeader, paths: [String])] = [:]
+            var unreadable: [(String, any Error)] = []
             for file in files {
-                let info = try BundleReader.inspectPart(at: file)
-                byBundle[info.header.bundleID, default: (info.header, [])].paths.append(file)
+                do {
+                    let info = try BundleReader.inspectPart(at: file)
+                    byBundle[info.header.bundleID, default: (info.header, [])].paths.append(file)
+                } catch {
+                    unreadable.append((file, error))
+                }
             }
-            return byBundle.values.sorted {
+            let bundles = byBundle.values.sorted {
                 ($0.header.sender, $0.header.sequence) < ($1.header.sender, $1.header.sequence)
             }.map(\.paths)
+            return (bundles, unreadable)
         }
     }
 }
@@ -162,8 +191,32 @@ struct ExportReport: Encodable {
     }
 }
 
+/// One entry of `bundle import --json`: a bundle applied (or found already applied), or files refused.
+enum ImportEntry: Encodable {
+    case imported(ImportResult)
+    case refused(RefusedImport)
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .imported(let result): try result.encode(to: encoder)
+        case .refused(let refusal): try refusal.encode(to: encoder)
+        }
+    }
+}
+
+/// A bundle (or a file that is not one) that `bundle import` refused: nothing of it was applied.
+struct RefusedImport: Encodable {
+    var file: String
+    /// Every part file of the bundle given on the command line.
+    var files: [String]
+    var status = "refused"
+    var error: ErrorReport
+}
+
 struct ImportResult: Encodable {
     var file: String
+    /// Every part file of the bundle given on the command line.
+    var files: [String]
     var status: String
     var from: String
     var sequence: UInt64
@@ -181,7 +234,7 @@ struct ImportResult: Encodable {
     var siteOutcomes: SiteConflictOutcomes?
 
     enum CodingKeys: String, CodingKey {
-        case file, status, from, sequence, applied, unchanged, conflicts, rejected, keptLocal, missed, pending
+        case file, files, status, from, sequence, applied, unchanged, conflicts, rejected, keptLocal, missed, pending
         case clockOffset
     }
 

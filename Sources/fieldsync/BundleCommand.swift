@@ -25,7 +25,7 @@ struct BundleCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let infos = try files.map { try BundleReader.inspectPart(at: $0) }
                 if json {
                     try printJSON(infos.map(PartReport.init))
@@ -89,7 +89,7 @@ struct BundleCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 if eachPart {
                     try verifyEachPart()
                     return

@@ -48,7 +48,7 @@ extension ConflictsCommand {
         }
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let node = try NodeDirectory.load(dir)
                 let store = try node.hubEngine().store
                 if rejected {
@@ -103,7 +103,7 @@ extension ConflictsCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let node = try NodeDirectory.load(dir)
                 let conflict = try node.hubEngine().store.conflict(id: id)
                 if json { return try printJSON(ConflictJSON(conflict)) }

@@ -27,10 +27,12 @@ struct DemoCommand: ParsableCommand {
     var dir: String = "demo-output"
 
     func run() throws {
-        if let existing = try? FileManager.default.contentsOfDirectory(atPath: dir), !existing.isEmpty {
-            throw ValidationError("'\(dir)' is not empty; give --dir a new directory")
+        try reportingErrors {
+            if let existing = try? FileManager.default.contentsOfDirectory(atPath: dir), !existing.isEmpty {
+                throw ValidationError("'\(dir)' is not empty; give --dir a new directory")
+            }
+            try DemoTour(dir: dir).run()
         }
-        try reportingErrors { try DemoTour(dir: dir).run() }
     }
 }
 

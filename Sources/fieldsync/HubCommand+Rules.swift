@@ -33,7 +33,7 @@ extension HubCommand.Rules {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let node = try NodeDirectory.load(dir)
                 let store = try node.hubEngine().store
                 let configured = node.configuration.conflictRules ?? [:]

@@ -34,7 +34,7 @@ struct HubCommand: ParsableCommand {
                 guard Identifier.isValidNodeID(id) else {
                     throw ValidationError("'\(id)' is not a valid node id: use 1 to 64 letters, digits, '-' or '_'")
                 }
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try Files.makeFolder(dir)
                 // Running init again keeps the existing configuration (and so the store) unless --store says otherwise.
                 var node = NodeDirectory(
                     path: dir, configuration: NodeConfiguration(role: .hub, id: id, store: "hub.sqlite"))
@@ -135,7 +135,14 @@ struct HubCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add-site",
             abstract:
-                "Register a site with its public key, so the hub accepts its bundles and writes it return bundles."
+                "Register a site with its public key, so the hub accepts its bundles and writes it return bundles.",
+            discussion: """
+                Running it again takes the site's new key when its key epoch is newer than the registered one. A key \
+                of an older epoch (a retired key), or another key under the registered epoch, is refused unless \
+                --allow-older-epoch or --replace-key is given. Every registration and key change, and every refusal, \
+                is a line in the hub's sync log. The registered key is also copied to KEYS/SITE.pub, where \
+                'fieldsync bundle verify --keys-dir' looks for it.
+                """
         )
 
         @Option(help: "The node directory.")
@@ -150,21 +157,113 @@ struct HubCommand: ParsableCommand {
         @Option(help: "A name for people (default: the id).")
         var name: String?
 
+        @Flag(
+            name: .customLong("allow-older-epoch"),
+            help: "Go back to a key of an older epoch than the one registered (a retired key); logged in sync_log.")
+        var allowOlderEpoch = false
+
+        @Flag(
+            name: .customLong("replace-key"),
+            help: "Replace the registered key with another key of the same epoch; logged in sync_log.")
+        var replaceKey = false
+
         func run() throws {
             try reportingErrors {
                 let node = try NodeDirectory.load(dir)
                 let engine = try node.hubEngine()
+                let store = engine.store
                 let identity = try KeyStore.readPublic(at: publicKey)
                 guard identity.id == site else {
-                    throw ValidationError("\(publicKey) is the public key of '\(identity.id)', not of '\(site)'")
+                    throw ValidationError(
+                        "\(publicKey) holds the public key of '\(identity.id)', not of '\(site)'; give the file "
+                            + "made by 'fieldsync site init' at '\(site)' (its keys/\(site).pub)")
                 }
-                try engine.store.registerSite(id: site, name: name ?? site, publicKey: identity.line)
-                try FileManager.default.createDirectory(
-                    atPath: "\(node.outboxDirectory)/\(site)", withIntermediateDirectories: true)
-                print(
-                    "Site '\(site)' is registered (key epoch \(identity.epoch), fingerprint \(identity.fingerprint)).")
+                guard site != node.configuration.id else {
+                    throw ValidationError("'\(site)' is this hub's own id; a site needs an id of its own")
+                }
+                let recorded = try store.publicKey(ofSite: site).map { try PublicIdentity(line: $0) }
+                let change = KeyChange(recorded: recorded, offered: identity)
+                if let refusal = refusal(of: change, identity: identity) {
+                    try store.logEvent(site: site, operation: "register_site", status: "refused", message: refusal)
+                    throw ValidationError(refusal)
+                }
+                try store.registerSite(id: site, name: name ?? site, publicKey: identity.line)
+                if let message = logMessage(of: change, identity: identity) {
+                    try store.logEvent(
+                        site: site, operation: "register_site", status: change.logStatus, message: message)
+                }
+                // The hub keeps a copy of every registered key beside its own, for 'fieldsync bundle verify'.
+                try Files.makeFolder(node.keysDirectory)
+                try Files.write(Data((identity.line + "\n").utf8), to: "\(node.keysDirectory)/\(site).pub")
+                try Files.makeFolder("\(node.outboxDirectory)/\(site)")
+                switch change {
+                case .first:
+                    print(
+                        "Site '\(site)' is registered (key epoch \(identity.epoch), fingerprint "
+                            + "\(identity.fingerprint)).")
+                case .unchanged:
+                    print("Site '\(site)' is registered already with this key (key epoch \(identity.epoch)).")
+                case .newerEpoch(let old), .olderEpoch(let old):
+                    print(
+                        "Site '\(site)' now has key epoch \(identity.epoch) (was \(old)), fingerprint "
+                            + "\(identity.fingerprint); bundles signed with the old key are refused from now on.")
+                case .sameEpochOtherKey:
+                    print(
+                        "Site '\(site)' has a new key under epoch \(identity.epoch), fingerprint "
+                            + "\(identity.fingerprint); bundles signed with the old key are refused from now on.")
+                }
+                print("  public key copied to \(node.keysDirectory)/\(site).pub")
                 print("Check the fingerprint with the site's IT person before trusting its bundles.")
             }
+        }
+
+        /// Why `change` is refused without an explicit flag, or `nil` if it may go ahead.
+        func refusal(of change: KeyChange, identity: PublicIdentity) -> String? {
+            switch change {
+            case .olderEpoch(let recorded) where !allowOlderEpoch:
+                return "\(publicKey) holds key epoch \(identity.epoch) of '\(site)', older than the registered epoch "
+                    + "\(recorded): that key was retired (and may be in the wrong hands). Give the site's current "
+                    + "key, or pass --allow-older-epoch if the site really went back to it"
+            case .sameEpochOtherKey(let fingerprint) where !replaceKey:
+                return "\(publicKey) holds another key of '\(site)' under the registered epoch \(identity.epoch) "
+                    + "(registered fingerprint \(fingerprint), this file \(identity.fingerprint)). A site that "
+                    + "replaces its keys raises the epoch; pass --replace-key only after checking the fingerprint "
+                    + "with the site"
+            default:
+                return nil
+            }
+        }
+
+        /// The `sync_log` line for a change of the registered key, or `nil` when there is none to log.
+        func logMessage(of change: KeyChange, identity: PublicIdentity) -> String? {
+            switch change {
+            case .first:
+                return "site '\(site)' registered with key epoch \(identity.epoch), fingerprint \(identity.fingerprint)"
+            case .unchanged:
+                return nil
+            case .newerEpoch(let recorded):
+                return "site '\(site)' key replaced: epoch \(recorded) -> \(identity.epoch), fingerprint "
+                    + "\(identity.fingerprint)"
+            case .olderEpoch(let recorded):
+                return "site '\(site)' key went back to an older epoch: \(recorded) -> \(identity.epoch), fingerprint "
+                    + "\(identity.fingerprint) (--allow-older-epoch)"
+            case .sameEpochOtherKey(let fingerprint):
+                return "site '\(site)' key replaced under the same epoch \(identity.epoch): fingerprint \(fingerprint) "
+                    + "-> \(identity.fingerprint) (--replace-key)"
+            }
+        }
+    }
+}
+
+extension KeyChange {
+    /// The `status` of the `sync_log` line recording this change.
+    var logStatus: String {
+        switch self {
+        case .first: "registered"
+        case .unchanged: "ok"
+        case .newerEpoch: "key_replaced"
+        case .olderEpoch: "older_epoch"
+        case .sameEpochOtherKey: "key_replaced"
         }
     }
 }

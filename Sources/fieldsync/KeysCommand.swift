@@ -30,7 +30,7 @@ struct KeysCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let keys = try NodeKeys.generate(id: id, epoch: epoch)
                 let paths = try KeyStore.write(keys, to: dir)
                 if json {
@@ -64,7 +64,7 @@ struct KeysCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let identity =
                     file.hasSuffix(".key")
                     ? try KeyStore.readSecret(at: file).identity : try KeyStore.readPublic(at: file)

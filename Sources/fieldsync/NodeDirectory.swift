@@ -40,6 +40,11 @@ struct NodeConfiguration: Codable {
     var hub: String?
     /// Site: the hub's public identity file.
     var hubPublicKey: String?
+    /// Site: the key epoch of the hub's key as accepted by `site init`; the file at `hub_public_key` must still hold
+    /// it (see ``NodeDirectory/hubIdentity(expectedHub:)``). Recorded by ``NodeDirectory/save()``.
+    var hubKeyEpoch: UInt32?
+    /// Site: the fingerprint of the hub's key as accepted by `site init`.
+    var hubKeyFingerprint: String?
     /// Largest bundle part file in bytes (default 4,000,000,000, below FAT32's limit).
     var partSizeLimit: Int64?
     /// Hub: conflict rules by table, applied to the store whenever a hub command opens it (see
@@ -52,6 +57,7 @@ struct NodeConfiguration: Codable {
         case format, version, role, id, keys, inbox, outbox, store, database, hub, notify
         case hubPublicKey = "hub_public_key", partSizeLimit = "part_size_limit", storePassword = "store_password"
         case dataSchema = "data_schema", conflictRules = "conflict_rules"
+        case hubKeyEpoch = "hub_key_epoch", hubKeyFingerprint = "hub_key_fingerprint"
     }
 
     static let fileName = "fieldsync.json"
@@ -75,6 +81,8 @@ extension NodeConfiguration {
         database = try container.decodeIfPresent(String.self, forKey: .database)
         hub = try container.decodeIfPresent(String.self, forKey: .hub)
         hubPublicKey = try container.decodeIfPresent(String.self, forKey: .hubPublicKey)
+        hubKeyEpoch = try container.decodeIfPresent(UInt32.self, forKey: .hubKeyEpoch)
+        hubKeyFingerprint = try container.decodeIfPresent(String.self, forKey: .hubKeyFingerprint)
         partSizeLimit = try container.decodeIfPresent(Int64.self, forKey: .partSizeLimit)
         conflictRules = try container.decodeIfPresent([String: ConfiguredRule].self, forKey: .conflictRules)
         notify = try container.decodeIfPresent(NotifySettings.self, forKey: .notify)
@@ -113,12 +121,27 @@ struct NodeDirectory {
     }
 
     /// Writes the configuration file atomically; mode 0600 when it holds a password.
+    ///
+    /// At a site, records the key epoch and fingerprint of the hub's key file (`hub_key_epoch`,
+    /// `hub_key_fingerprint`) unless recorded already, so that a different key put in its place later is refused.
+    /// `site init` starts from a fresh configuration, so running it again with the hub's new key records that one.
     func save() throws {
+        var configuration = configuration
+        if configuration.role == .site, configuration.hubKeyEpoch == nil || configuration.hubKeyFingerprint == nil,
+            let file = configuration.hubPublicKey, let hub = try? KeyStore.readPublic(at: resolve(file))
+        {
+            configuration.hubKeyEpoch = hub.epoch
+            configuration.hubKeyFingerprint = hub.fingerprint
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(configuration).write(to: URL(fileURLWithPath: configurationPath), options: .atomic)
+        try Files.write(try encoder.encode(configuration), to: configurationPath)
         if holdsPassword {
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: configurationPath)
+            do {
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: configurationPath)
+            } catch {
+                throw FileError(error, path: configurationPath)
+            }
         }
     }
 
@@ -150,7 +173,7 @@ struct NodeDirectory {
         for folder in [
             inboxDirectory, outboxDirectory, "\(resolve("bundles"))/processed", "\(resolve("bundles"))/rejected",
         ] {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Files.makeFolder(folder)
         }
     }
 
@@ -213,17 +236,64 @@ struct NodeDirectory {
         return "PostgreSQL (connection string)"
     }
 
-    /// The site's engine over its database.
+    /// The site's engine over its database, with the hub's key checked by ``hubIdentity(expectedHub:)``.
     func siteEngine() throws -> SiteEngine {
         try requireRole(.site)
-        guard let database = configuration.database, let hubKey = configuration.hubPublicKey else {
+        guard let database = configuration.database, configuration.hubPublicKey != nil else {
             throw StoreError(
                 .invalidState, "fields 'database' and 'hub_public_key' are required for a site",
                 location: configurationPath)
         }
-        return try SiteEngine(
-            store: try SiteStore(path: resolve(database)), keys: try loadKeys(),
-            hub: try KeyStore.readPublic(at: resolve(hubKey)))
+        let store = try SiteStore(path: resolve(database))
+        let recordedHub = try store.connection.scalar("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'")?
+            .textValue
+        return try SiteEngine(store: store, keys: try loadKeys(), hub: try hubIdentity(expectedHub: recordedHub))
+    }
+
+    /// The hub's public identity from the file at `hub_public_key`, refused unless its id is the hub named by the
+    /// configuration (`hub`) and by the site's database (`expectedHub`), and its key is the one recorded by
+    /// `site init` (`hub_key_epoch`, `hub_key_fingerprint`).
+    ///
+    /// Without these checks, another node's `.pub` put in the file's place would have the site encrypt its bundles
+    /// to that node.
+    ///
+    /// - Throws: ``BundleError`` with `.invalidKey` (wrong id, another key) or `.keyEpoch` (another epoch), naming
+    ///   the file, what it holds and what was expected.
+    func hubIdentity(expectedHub recordedHub: String?) throws -> PublicIdentity {
+        let path = resolve(configuration.hubPublicKey ?? "")
+        let hub = try KeyStore.readPublic(at: path)
+        let rerun = "run 'fieldsync site init' again with --hub-public-key and the hub's key file"
+        if let expected = configuration.hub, hub.id != expected {
+            throw BundleError(
+                .invalidKey,
+                "holds the public key of '\(hub.id)', but this site's hub is '\(expected)' (field 'hub' of "
+                    + "\(configurationPath)); put the hub's key file back", path: path)
+        }
+        if let recordedHub, !recordedHub.isEmpty, hub.id != recordedHub {
+            throw BundleError(
+                .invalidKey,
+                "holds the public key of '\(hub.id)', but the site's database records its hub as '\(recordedHub)'; "
+                    + "put the key file of '\(recordedHub)' back, or \(rerun)", path: path)
+        }
+        if let epoch = configuration.hubKeyEpoch, hub.epoch != epoch {
+            throw BundleError(
+                .keyEpoch,
+                "holds key epoch \(hub.epoch) of '\(hub.id)', but this site accepted epoch \(epoch) (field "
+                    + "'hub_key_epoch' of \(configurationPath)). "
+                    + (hub.epoch < epoch
+                        ? "That is an older, retired key: put the current key file back"
+                        : "If the hub replaced its keys, check the new fingerprint \(hub.fingerprint) with "
+                            + "headquarters, then \(rerun)"),
+                path: path)
+        }
+        if let fingerprint = configuration.hubKeyFingerprint, hub.fingerprint != fingerprint {
+            throw BundleError(
+                .invalidKey,
+                "holds another key of '\(hub.id)' (fingerprint \(hub.fingerprint)) than the one this site accepted "
+                    + "(\(fingerprint), field 'hub_key_fingerprint' of \(configurationPath)); put the hub's key "
+                    + "file back, or check the new fingerprint with headquarters and \(rerun)", path: path)
+        }
+        return hub
     }
 
     /// The bundle writer settings for this node.

@@ -1,25 +1,97 @@
 import ArgumentParser
 import FieldSyncBundle
 import FieldSyncCore
+import FieldSyncNotify
 import Foundation
 
-/// Exit status for a bundle or store that was refused (a usage error exits with 64, as ArgumentParser does).
+/// Exit status for anything refused or failed while a command ran: a bundle, a store, a key, a file, a value.
+///
+/// The convention, stated in `fieldsync --help` and the README: 0 done, 1 refused or failed, 64 only for a
+/// command line that cannot be parsed (an unknown flag, a missing argument, a malformed value, flags that
+/// contradict one another, a single-value option given twice).
 let refusedExitCode = ExitCode(1)
 
-/// Runs `body`; a FieldSync error is printed as one `error:` line on standard error and becomes exit status 1.
+/// Runs `body`; any error is printed as one `error:` line on standard error and becomes exit status 1.
 ///
-/// Errors become exit codes only here, at the edge of the program.
-func reportingErrors<R>(_ body: () throws -> R) throws -> R {
+/// With `json`, the error is also printed on standard output as ``ErrorReport/JSON``, the one error shape of every
+/// command with `--json`. Errors become exit codes only here, at the edge of the program. A `ValidationError`
+/// thrown while the command runs is a refusal (exit 1), not a usage error: the command line was understood.
+func reportingErrors<R>(json: Bool = false, _ body: () throws -> R) throws -> R {
     do {
         return try body()
-    } catch let error as BundleError {
-        printError(error.description)
-    } catch let error as StoreError {
-        printError(error.description)
-    } catch let error as SchemaError {
-        printError(error.description)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        report(ErrorReport(error), json: json)
     }
     throw refusedExitCode
+}
+
+/// Prints `report` as an `error:` line on standard error and, with `json`, as a JSON error object on standard output.
+func report(_ report: ErrorReport, json: Bool) {
+    printError(report.text)
+    if json { try? printJSON(ErrorReport.JSON(error: report)) }
+}
+
+/// One error as a person and a program read it: a domain and code to branch on, a message saying what is wrong,
+/// and the file (or store) concerned.
+///
+/// Built from FieldSync's error structs; anything from Foundation or the C libraries is reduced to the path and the
+/// cause, so that no Foundation error text or stack trace reaches a user.
+struct ErrorReport: Encodable, Sendable {
+    /// `bundle`, `key`, `store`, `schema`, `file`, `delivery`, `configuration`, `input` (a value given on the command
+    /// line, refused while running) or `usage` (the command line cannot be read; exit status 64).
+    var domain: String
+    /// The error's code within its domain (for example `badSignature`, `notFound`, `invalid`).
+    var code: String
+    /// What is wrong, without the file.
+    var message: String
+    /// The file, folder or store concerned, if any.
+    var file: String?
+
+    /// `{"error": {...}}`, printed by every command with `--json` when it fails.
+    struct JSON: Encodable {
+        var error: ErrorReport
+    }
+
+    /// The line printed after `error:`.
+    var text: String { file.map { "\($0): \(message)" } ?? message }
+
+    init(domain: String, code: String, message: String, file: String? = nil) {
+        self.domain = domain
+        self.code = code
+        self.message = message
+        self.file = file
+    }
+
+    init(_ error: any Error) {
+        switch error {
+        case let error as BundleError:
+            let domain = error.code == .invalidKey || error.code == .keyEpoch ? "key" : "bundle"
+            self.init(domain: domain, code: error.code.description, message: error.message, file: error.path)
+        case let error as StoreError:
+            // A person asked for something that is not there (a conflict id, a table): the store's address would
+            // only hide the answer.
+            let location = error.code == .notFound ? nil : error.location
+            self.init(domain: "store", code: error.code.description, message: error.message, file: location)
+        case let error as SchemaError:
+            self.init(domain: "schema", code: error.code.description, message: error.message)
+        case let error as DeliveryError:
+            self.init(domain: "delivery", code: error.code.description, message: error.description)
+        case let error as FileError:
+            self.init(domain: "file", code: error.code, message: error.cause, file: error.path)
+        case let error as ValidationError:
+            // Thrown while the command runs: a value was understood but refused (exit status 1, not a usage error).
+            self.init(domain: "input", code: "invalid", message: error.message)
+        case let error as DecodingError:
+            self.init(domain: "configuration", code: "malformed", message: describe(error))
+        default:
+            let file = FileError(error)
+            self.init(domain: "file", code: file.code, message: file.cause, file: file.path)
+        }
+    }
 }
 
 /// Writes `message` to standard error as `error: message`.

@@ -15,7 +15,7 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(json: json) {
             let node = try NodeDirectory.load(dir)
             switch node.configuration.role {
             case .hub:
