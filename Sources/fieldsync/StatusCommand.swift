@@ -74,6 +74,14 @@ struct StatusCommand: ParsableCommand {
                     )
                 }
                 print("  tables:                \(status.tables.joined(separator: ", "))")
+                for (table, changes) in status.untrackedTables.sorted(by: { $0.key < $1.key }) {
+                    print(
+                        "  not tracked here:      \(table) (\(changes) hub change\(changes == 1 ? "" : "s") not "
+                            + "applied; to take it: fieldsync site add-table \(table))")
+                }
+                if let refusal = status.lastRefusal {
+                    print("  last refused bundle:   \(refusal) (at \(status.lastRefusalAt ?? "?"))")
+                }
             }
         }
     }
