@@ -102,7 +102,10 @@ extension SiteStore {
                 candidates.append(try trackable(name, kinds: kinds, connection: connection))
             } catch let error as StoreError {
                 guard requested == nil else { throw error }
-                skipped.append(.init(table: name, reason: error.message))
+                // The list names the table already.
+                let prefix = "table '\(name)' "
+                let reason = error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
+                skipped.append(.init(table: name, reason: reason))
             }
         }
         // Foreign keys: a child tracked without its parent would receive rows whose parent never arrives.
@@ -174,19 +177,22 @@ extension SiteStore {
         case .table?:
             break
         }
+        guard Identifier.isValidSQLName(name) else {
+            throw refuse(
+                "has a name FieldSync cannot carry: \(Identifier.sqlNameRule). Rename the table (ALTER TABLE … "
+                    + "RENAME TO …) to sync it")
+        }
         let schema: TableSchema
         do {
             schema = try SQLiteSchema.read(table: name, from: connection)
             try schema.checkSyncable()
         } catch let error as StoreError {
             throw StoreError(
-                error.code, error.message.hasPrefix("table '\(name)'") ? error.message : "table '\(name)': \(error.message)",
+                error.code, error.message.contains("'\(name)'") ? error.message : "table '\(name)': \(error.message)",
                 location: connection.path)
         } catch let error as SchemaError {
             var message = error.message
-            if error.code == .invalidName {
-                message += "; rename it (with ALTER TABLE … RENAME) to sync it"
-            }
+            if error.code == .invalidName { message += ". Rename the column to sync the table" }
             throw StoreError(.schema, message, location: connection.path, underlying: error)
         }
         for key in schema.primaryKeyIndexes where schema.columns[key].type == .blob {
