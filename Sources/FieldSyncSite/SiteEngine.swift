@@ -64,7 +64,8 @@ public final class SiteEngine {
                     guard !new.isEmpty else {
                         throw StoreError(
                             .constraint,
-                            "cannot apply the bundle: " + violations.problems.map { "\($0.table) \($0.key): \($0.reason)" }
+                            "cannot apply the bundle: "
+                                + violations.problems.map { "\($0.table) \($0.key): \($0.reason)" }
                                 .joined(separator: "; ") + "; nothing from this bundle was applied",
                             location: violations.location)
                     }

@@ -229,7 +229,8 @@ struct ImportResult: Encodable {
         for (table, count) in (notTracked ?? [:]).sorted(by: { $0.key < $1.key }) {
             Swift.print(
                 "  note: \(count) change\(count == 1 ? "" : "s") for table \(table), which this site does not track, "
-                    + "\(count == 1 ? "was" : "were") not applied (to take the table: fieldsync site add-table \(table))")
+                    + "\(count == 1 ? "was" : "were") not applied (to take the table: fieldsync site add-table \(table))"
+            )
         }
         for problem in setAside ?? [] {
             Swift.print("  set aside: \(problem.table) \(problem.key): \(problem.reason)")

@@ -167,14 +167,17 @@ struct SiteCommand: ParsableCommand {
             try reportingErrors {
                 let node = try NodeDirectory.load(dir)
                 guard node.configuration.role == .site else {
-                    throw refusal("\(dir) is a \(node.configuration.role.rawValue), not a site; at a hub use 'hub add-table'")
+                    throw refusal(
+                        "\(dir) is a \(node.configuration.role.rawValue), not a site; at a hub use 'hub add-table'")
                 }
                 let store = try node.siteEngine().store
                 let choice = try store.addTables(tables)
                 let pending = try store.status().pendingChanges
                 if json {
-                    try printJSON(AddTableReport(site: node.configuration.id, added: choice.added, tracked: choice.tracked,
-                        pendingChanges: pending))
+                    try printJSON(
+                        AddTableReport(
+                            site: node.configuration.id, added: choice.added, tracked: choice.tracked,
+                            pendingChanges: pending))
                     return
                 }
                 if choice.added.isEmpty {

@@ -133,7 +133,9 @@ import Testing
                 == ["1,'site-secret-1b'", "7,'site-secret-7'"])
 
         // A person at the site chooses the table: its rows now travel in the next export.
-        let added = try network.succeed(["site", "add-table", "--dir", network.siteDirectory("site-a"), "staff_accounts"])
+        let added = try network.succeed([
+            "site", "add-table", "--dir", network.siteDirectory("site-a"), "staff_accounts",
+        ])
         #expect(added.stdout.contains("now tracks staff_accounts"), "\(added.stdout)")
         let after = try Self.siteStatus(network, "site-a")
         #expect(after.tables.contains("staff_accounts"))
@@ -255,7 +257,9 @@ import Testing
             "INSERT INTO docs_fts (docs_fts) VALUES ('integrity-check')")
         #expect(try SQLiteShell.run(database, "SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'fence'") == "2\n")
         #expect(try SQLiteShell.run(database, "SELECT count(*) FROM docs_fts WHERE docs_fts MATCH 'pump'") == "0\n")
-        #expect(try SQLiteShell.run(database, "SELECT rowid FROM searchable_fts WHERE searchable_fts MATCH 'lynx'") == "3\n")
+        #expect(
+            try SQLiteShell.run(database, "SELECT rowid FROM searchable_fts WHERE searchable_fts MATCH 'lynx'") == "3\n"
+        )
         #expect(try SQLiteShell.run(database, "SELECT id FROM places WHERE min_x >= 4") == "2\n")
         #expect(try SQLiteShell.run(database, "PRAGMA integrity_check") == "ok\n")
 

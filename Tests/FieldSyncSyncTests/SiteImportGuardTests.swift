@@ -40,7 +40,8 @@ import Testing
         }
 
         static let parents = try! TableSchema(
-            name: "parents", columns: [Column(name: "id", type: .text, nullable: false), Column(name: "name", type: .text)],
+            name: "parents",
+            columns: [Column(name: "id", type: .text, nullable: false), Column(name: "name", type: .text)],
             primaryKey: ["id"])
         static let children = try! TableSchema(
             name: "children",
@@ -118,10 +119,14 @@ import Testing
         let before = try site.rows("SELECT key, value FROM _fieldsync_state ORDER BY key")
         #expect {
             try site.deliver(
-                [("parents", site.hubChange([.text("p1"), .text("Amina")])), (table, site.hubChange([.integer(1), .text("x")]))],
+                [
+                    ("parents", site.hubChange([.text("p1"), .text("Amina")])),
+                    (table, site.hubChange([.integer(1), .text("x")])),
+                ],
                 tables: [GuardedSite.parents, reserved])
         } throws: { error in
-            "\(error)".contains("the manifest is not valid: table '\(table)'") && "\(error)".contains("cannot be synced")
+            "\(error)".contains("the manifest is not valid: table '\(table)'")
+                && "\(error)".contains("cannot be synced")
         }
         #expect(try site.rows("SELECT key, value FROM _fieldsync_state ORDER BY key") == before)
         #expect(try site.rows("SELECT count(*) FROM parents") == [[.integer(0)]])
@@ -143,7 +148,8 @@ import Testing
                     properties: [SyncProperty.acknowledgedChange: value])
             } throws: { error in
                 value == "999999999"
-                    ? "\(error)".contains("acknowledges this site's changes up to 999999999, but this site has made only 1")
+                    ? "\(error)".contains(
+                        "acknowledges this site's changes up to 999999999, but this site has made only 1")
                     : "\(error)".contains("not a non-negative whole number")
             }
         }
@@ -218,7 +224,10 @@ import Testing
             "\(error)".contains("table 'children' has a foreign key to 'parents'")
                 && "\(error)".contains("add --table parents")
         }
-        #expect(try app.query("SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_fieldsync%' ESCAPE '\\'") == [[.integer(0)]])
+        #expect(
+            try app.query("SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_fieldsync%' ESCAPE '\\'") == [
+                [.integer(0)]
+            ])
         let installed = try SiteStore.installing(path: path, siteID: "site-a", hubID: "hub", tables: nil)
         #expect(installed.choice.tracked == ["parents", "children"])
         let skipped = Dictionary(installed.choice.skipped.map { ($0.table, $0.reason) }) { a, _ in a }

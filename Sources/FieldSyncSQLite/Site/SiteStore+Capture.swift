@@ -122,13 +122,15 @@ extension SiteStore {
     /// SQL that is true when every key column of `row` holds a value FieldSync can carry as a key (not NULL,
     /// not a BLOB).
     static func carriedKey(_ schema: TableSchema, _ row: String) -> String {
-        "(" + schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) NOT IN ('blob', 'null')" }
+        "("
+            + schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) NOT IN ('blob', 'null')" }
             .joined(separator: " AND ") + ")"
     }
 
     /// SQL that is true when a key column of `row` holds a NULL or a BLOB.
     static func uncarriedKey(_ schema: TableSchema, _ row: String) -> String {
-        "(" + schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) IN ('blob', 'null')" }
+        "("
+            + schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) IN ('blob', 'null')" }
             .joined(separator: " OR ") + ")"
     }
 

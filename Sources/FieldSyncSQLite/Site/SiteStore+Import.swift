@@ -219,10 +219,11 @@ extension SiteStore {
                 message +=
                     "; not applied, for tables this site does not track: "
                     + report.untracked.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
-                        .joined(separator: ", ")
+                    .joined(separator: ", ")
             }
             if !report.setAside.isEmpty {
-                message += "; set aside (foreign key): "
+                message +=
+                    "; set aside (foreign key): "
                     + report.setAside.map { "\($0.table) \($0.key)" }.joined(separator: ", ")
             }
             try log(
@@ -261,14 +262,16 @@ extension SiteStore {
         guard !touched.isEmpty else { return [] }
         let schemas = Dictionary(try tables().map { ($0.name, $0) }) { first, _ in first }
         var children = touched
-        for name in schemas.keys where !(try Self.parents(of: name, connection: connection)).filter(touched.contains)
+        for name in schemas.keys
+        where !(try Self.parents(of: name, connection: connection)).filter(touched.contains)
             .isEmpty
         {
             children.insert(name)
         }
         var problems: [ImportProblem] = []
         for child in children.sorted() {
-            let rows = try connection.query("SELECT rowid, \"parent\", fkid FROM pragma_foreign_key_check(?)", [.text(child)])
+            let rows = try connection.query(
+                "SELECT rowid, \"parent\", fkid FROM pragma_foreign_key_check(?)", [.text(child)])
             for row in rows {
                 guard let parent = row[1].textValue, let fkid = row[2].integerValue else { continue }
                 let key = try foreignKey(of: child, id: fkid)
@@ -304,7 +307,9 @@ extension SiteStore {
                     problems.append(
                         ImportProblem(
                             table: parent, key: parentKey,
-                            reason: "the hub deleted this row, but \(described.replacingOccurrences(of: ", which is not at this site", with: "")) still; the row stays here"))
+                            reason:
+                                "the hub deleted this row, but \(described.replacingOccurrences(of: ", which is not at this site", with: "")) still; the row stays here"
+                        ))
                 } else {
                     problems.append(
                         ImportProblem(table: child, key: childKey, reason: "the hub's row breaks a \(described)"))

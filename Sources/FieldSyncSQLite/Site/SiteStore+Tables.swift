@@ -104,7 +104,8 @@ extension SiteStore {
                 guard requested == nil else { throw error }
                 // The list names the table already.
                 let prefix = "table '\(name)' "
-                let reason = error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
+                let reason =
+                    error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
                 skipped.append(.init(table: name, reason: reason))
             }
         }

@@ -143,7 +143,8 @@ extension SiteStore {
             untrackedTables: Dictionary(
                 try connection.query("SELECT tbl, changes FROM _fieldsync_untracked").map {
                     ($0[0].textValue ?? "", $0[1].integerValue ?? 0)
-                }) { first, _ in first },
+                }
+            ) { first, _ in first },
             lastRefusal: refusal?[0].textValue, lastRefusalAt: refusal?[1].textValue)
     }
 }
