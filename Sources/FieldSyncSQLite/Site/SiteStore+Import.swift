@@ -111,7 +111,8 @@ extension SiteStore {
                         .invalidState,
                         "return bundle \(header.sequence) acknowledges this site's changes up to \(acknowledged), "
                             + "but this site has made only \(counter); taking it would stop changes from being sent. "
-                            + "Refused: nothing was applied", location: connection.path)
+                            + "Refused: nothing was applied (if this database was restored from an older copy, see "
+                            + "docs/sync.md, 'A site restored from a backup')", location: connection.path)
                 }
                 try connection.run(
                     "UPDATE _fieldsync_counter SET acked = max(acked, ?) WHERE id = 1", [.integer(acknowledged)])
@@ -254,67 +255,81 @@ extension SiteStore {
         }
     }
 
-    /// Rows that break a foreign key, in the tables `touched` and in the tables whose foreign keys refer to them,
-    /// each named with the hub change to set aside: the child row when the hub wrote it (`written`: keys written
-    /// by this import, by table), otherwise the parent row the hub removed. Only reads.
+    /// The hub changes of this import that leave a broken foreign key, each named with the change to set aside:
+    /// the child row when the hub wrote it (`written`: keys written or deleted by this import, by table),
+    /// otherwise the parent row the hub removed. Only reads.
+    ///
+    /// Nothing to do while SQLite counts no violation made in this transaction. Otherwise the rows that break a
+    /// foreign key are looked for in the tables written and the tables whose foreign keys refer to them; rows that
+    /// broke one before this import (written while foreign keys were off) and that no change explains are left
+    /// alone. If violations remain that no change explains, the import stops with a message naming them.
     func foreignKeyViolations(written: [String: Set<String>]) throws -> [ImportProblem] {
+        guard connection.hasUnresolvedForeignKeys else { return [] }
         let touched = Set(written.keys)
-        guard !touched.isEmpty else { return [] }
         let schemas = Dictionary(try tables().map { ($0.name, $0) }) { first, _ in first }
+        // Tables the site does not track may refer to tracked ones too: a hub delete must not orphan their rows.
         var children = touched
-        for name in schemas.keys
-        where !(try Self.parents(of: name, connection: connection)).filter(touched.contains)
-            .isEmpty
-        {
-            children.insert(name)
+        for (name, kind) in try SQLiteSchema.tableKinds(in: connection) where kind == .table {
+            if try Self.parents(of: name, connection: connection).contains(where: touched.contains) {
+                children.insert(name)
+            }
         }
         var problems: [ImportProblem] = []
+        var unexplained: [String] = []
         for child in children.sorted() {
             let rows = try connection.query(
                 "SELECT rowid, \"parent\", fkid FROM pragma_foreign_key_check(?)", [.text(child)])
             for row in rows {
                 guard let parent = row[1].textValue, let fkid = row[2].integerValue else { continue }
                 let key = try foreignKey(of: child, id: fkid)
-                let childSchema = schemas[child]
-                var childKey = "?"
-                var parentKey: String?
-                if let childSchema, let rowid = row[0].integerValue {
-                    let values = try connection.query(
-                        "SELECT \(SQLText.keyJSON(childSchema, prefix: "t")), json_array("
-                            + key.from.map { "t." + Identifier.quoted($0) }.joined(separator: ", ")
-                            + ") FROM \(Identifier.quoted(child)) AS t WHERE t.rowid = ?", [.integer(rowid)]
+                // A row of an untracked table is named by its rowid.
+                let childKeyText = schemas[child].map { SQLText.keyJSON($0, prefix: "t") } ?? "json_array(t.rowid)"
+                let columns = key.from.map { "t." + Identifier.quoted($0) }
+                let values: [Value]?
+                if let rowid = row[0].integerValue {
+                    values = try connection.query(
+                        "SELECT \(childKeyText), json_array(\(columns.joined(separator: ", "))) "
+                            + "FROM \(Identifier.quoted(child)) AS t WHERE t.rowid = ?", [.integer(rowid)]
                     ).first
-                    childKey = values?[0].textValue ?? "?"
-                    parentKey = values?[1].textValue
-                } else if let childSchema {
-                    // WITHOUT ROWID: pragma_foreign_key_check gives no rowid; find the rows by their dangling value.
-                    let columns = key.from.map { "t." + Identifier.quoted($0) }
+                } else if schemas[child] == nil {
+                    values = nil
+                } else {
+                    // WITHOUT ROWID: pragma_foreign_key_check gives no rowid; find a row by its dangling value.
                     let target = key.to.map(Identifier.quoted)
-                    let found = try connection.query(
-                        "SELECT \(SQLText.keyJSON(childSchema, prefix: "t")), json_array(\(columns.joined(separator: ", "))) "
+                    values = try connection.query(
+                        "SELECT \(childKeyText), json_array(\(columns.joined(separator: ", "))) "
                             + "FROM \(Identifier.quoted(child)) AS t WHERE "
                             + columns.map { "\($0) IS NOT NULL" }.joined(separator: " AND ")
                             + " AND NOT EXISTS (SELECT 1 FROM \(Identifier.quoted(parent)) AS p WHERE "
-                            + zip(columns, target).map { "p.\($1) = \($0)" }.joined(separator: " AND ") + ") LIMIT 1")
-                    childKey = found.first?[0].textValue ?? "?"
-                    parentKey = found.first?[1].textValue
+                            + zip(columns, target).map { "p.\($1) = \($0)" }.joined(separator: " AND ") + ") LIMIT 1"
+                    ).first
                 }
-                let described =
+                let childKey = values?[0].textValue ?? "?"
+                let parentKey = values?[1].textValue ?? "?"
+                let constraint =
                     "FOREIGN KEY (\(key.from.joined(separator: ", "))) of \(child) \(childKey) refers to "
-                    + "\(parent) \(parentKey ?? "?"), which is not at this site"
-                let childWritten = written[child]?.contains(childKey) ?? false
-                if let parentKey, !childWritten, schemas[parent] != nil, key.toPrimaryKey {
+                    + "\(parent) \(parentKey)"
+                if written[child]?.contains(childKey) == true {
+                    problems.append(
+                        ImportProblem(
+                            table: child, key: childKey,
+                            reason: "the hub's row breaks a \(constraint), which is not at this site"))
+                } else if key.toPrimaryKey, written[parent]?.contains(parentKey) == true {
                     problems.append(
                         ImportProblem(
                             table: parent, key: parentKey,
-                            reason:
-                                "the hub deleted this row, but \(described.replacingOccurrences(of: ", which is not at this site", with: "")) still; the row stays here"
-                        ))
+                            reason: "the hub deleted this row, but \(constraint) still; the row stays here"))
                 } else {
-                    problems.append(
-                        ImportProblem(table: child, key: childKey, reason: "the hub's row breaks a \(described)"))
+                    unexplained.append("\(constraint), which is not at this site")
                 }
             }
+        }
+        if problems.isEmpty {
+            throw StoreError(
+                .constraint,
+                "the hub's changes break a foreign key: "
+                    + (unexplained.isEmpty ? "SQLite did not say which" : unexplained.joined(separator: "; "))
+                    + "; nothing from this bundle was applied", location: connection.path)
         }
         return Array(Set(problems)).sorted { ($0.table, $0.key) < ($1.table, $1.key) }
     }

@@ -38,7 +38,9 @@ extension SQLiteSchema {
     /// Virtual tables are those whose `sqlite_schema.sql` is a `CREATE VIRTUAL TABLE`, and those `PRAGMA table_list`
     /// calls `virtual`. Shadow tables are those `PRAGMA table_list` calls `shadow` (SQLite 3.37 and later, for
     /// modules that declare them) and, whatever the version, any table named after a virtual table followed by one
-    /// of the shadow suffixes FTS3/4/5, R*Tree and Geopoly use.
+    /// of the shadow suffixes FTS3/4/5, R*Tree and Geopoly use. Where `PRAGMA table_list` cannot be read (an older
+    /// SQLite, or a virtual table whose module is not in this program), any table named after a virtual table
+    /// followed by `_` counts as its shadow table.
     static func tableKinds(in connection: SQLiteConnection) throws -> [(name: String, kind: SQLiteTableKind)] {
         let objects = try connection.query(
             "SELECT name, type, coalesce(sql, '') FROM sqlite_schema WHERE type IN ('table', 'view') "
@@ -71,10 +73,12 @@ extension SQLiteSchema {
                 shadowSuffixes.contains { name.lowercased() == (owner + "_" + $0).lowercased() }
             }.first
             if let owner { return (name, .shadow(of: owner)) }
-            if listed[name] == "shadow" {
-                let prefix = virtual.filter { name.hasPrefix($0 + "_") }.max { $0.count < $1.count }
-                return (name, .shadow(of: prefix ?? "?"))
-            }
+            let prefix = virtual.filter { name.hasPrefix($0 + "_") }.max { $0.count < $1.count }
+            if listed[name] == "shadow" { return (name, .shadow(of: prefix ?? "?")) }
+            // Without PRAGMA table_list (older SQLite, or a virtual table whose module this program lacks, which
+            // makes the pragma fail), any table named after a virtual table is taken for one of its shadow tables:
+            // writing a shadow table behind its module's back corrupts it.
+            if listed.isEmpty, let prefix { return (name, .shadow(of: prefix)) }
             return (name, .table)
         }
     }
@@ -96,7 +100,8 @@ extension SiteStore {
         let kinds = Dictionary(try SQLiteSchema.tableKinds(in: connection).map { ($0.name, $0.kind) }) { a, _ in a }
         var candidates: [TableSchema] = []
         var skipped: [SiteTableChoice.Skipped] = []
-        let names = requested ?? kinds.keys.sorted()
+        var seen = Set<String>()
+        let names = (requested ?? kinds.keys.sorted()).filter { seen.insert($0).inserted }
         for name in names where !tracked.contains(name) {
             do {
                 candidates.append(try trackable(name, kinds: kinds, connection: connection))
