@@ -88,8 +88,9 @@ public final class SiteEngine {
         }
     }
 
-    /// The message of a FieldSync error, without the location it names.
-    static func reason(_ error: any Error) -> String {
+    /// The message of a FieldSync error without the location it names, for the site's log; a generic phrase for
+    /// any other error, so no system error text reaches the log.
+    public static func reason(_ error: any Error) -> String {
         switch error {
         case let error as BundleError: error.message
         case let error as StoreError: error.message

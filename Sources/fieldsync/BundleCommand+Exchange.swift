@@ -90,7 +90,15 @@ extension BundleCommand {
             let node = try reportingErrors { try NodeDirectory.load(dir) }
             var refused = 0
             var results: [ImportResult] = []
-            for group in try reportingErrors({ try Self.groups(files) }) {
+            let groups = try reportingErrors {
+                do {
+                    return try Self.groups(files)
+                } catch {
+                    node.logRefusalAtSite(error, files: files)
+                    throw error
+                }
+            }
+            for group in groups {
                 do {
                     let result: ImportResult
                     switch node.configuration.role {

@@ -370,3 +370,26 @@ import Testing
         #expect(try Self.siteStatus(network, "site-a").hub == "hub")
     }
 }
+
+extension SiteTablesCommandTests {
+    /// A return bundle cut short on its way to a site, which `bundle import` cannot even read, is refused with
+    /// exit status 1 and leaves a `refused` line in the site's log, which `status` shows.
+    @Test func aReturnBundleCutShortAtASiteIsLoggedThere() throws {
+        let network = try CLINetwork()
+        try network.succeed([
+            "hub", "add-table", "--dir", network.hubDirectory, "notes", "--column", "id:integer:notnull",
+            "--column", "body:text", "--primary-key", "id",
+        ])
+        try network.addSite("site-a", schema: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        try network.importAtHub([try network.exportSite("site-a")])
+        let returned = try network.exportHub(for: "site-a")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: returned))
+        let cut = network.directory.file("cut-return.fsb")
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        let output = try network.fieldsync(["bundle", "import", "--dir", network.siteDirectory("site-a"), cut])
+        #expect(output.status == 1)
+        let status = try Self.siteStatus(network, "site-a")
+        #expect(status.lastRefusal?.hasPrefix("cut-return.fsb: ") == true, "\(status.lastRefusal ?? "none")")
+        #expect(status.lastRefusal?.contains("/") == false, "\(status.lastRefusal ?? "none")")
+    }
+}
