@@ -140,8 +140,8 @@ extension SiteStore {
             var failed: [(applier: ReturnApplier, change: Change, error: StoreError)] = []
             while let batch = try contents.nextBatch() {
                 let name = batch.schema.name
-                // Tables the site did not choose are never written, whatever the hub sends (item of privacy:
-                // a table the hub added later may hold local data the site keeps to itself).
+                // Tables the site did not choose are never written, whatever the hub sends: a table the hub added
+                // later may hold local data the site keeps to itself.
                 guard let local = tracked[name] else {
                     var count = 0
                     try batch.forEach { _ in count += 1 }
@@ -160,7 +160,7 @@ extension SiteStore {
                         if skip.contains(name + "\u{0}" + key),
                             let problem = setAside.first(where: { $0.table == name && $0.key == key })
                         {
-                            report.setAside.append(problem)
+                            if !report.setAside.contains(problem) { report.setAside.append(problem) }
                             return
                         }
                     }
