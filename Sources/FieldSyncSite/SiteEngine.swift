@@ -34,8 +34,8 @@ public final class SiteEngine {
     ///
     /// A change that would break a foreign key at this site is set aside and the rest applied (see
     /// ``SiteStore/importReturn(_:header:setAside:)``). A refused bundle (wrong recipient or sender, bad
-    /// signature, damaged, stale, a constraint) leaves a line with the reason in the site's `_fieldsync_log`,
-    /// which `fieldsync status` shows.
+    /// signature, damaged, a reserved table name, a constraint) leaves a line with the reason in the site's
+    /// `_fieldsync_log`, which `fieldsync status` shows.
     public func importBundle(paths: [String]) throws -> SiteImport {
         var sequence: Int64 = 0
         do {
