@@ -32,7 +32,8 @@ public final class SiteEngine {
 
     /// Verifies a return bundle against the hub's key and applies it.
     ///
-    /// A change that would break a foreign key at this site is set aside and the rest applied (see
+    /// A change that would break a constraint at this site (a foreign key, a CHECK) is set aside and the rest
+    /// applied (see
     /// ``SiteStore/importReturn(_:header:setAside:)``). A refused bundle (wrong recipient or sender, bad
     /// signature, damaged, a reserved table name, a constraint) leaves a line with the reason in the site's
     /// `_fieldsync_log`, which `fieldsync status` shows.
@@ -58,7 +59,7 @@ public final class SiteEngine {
                 do {
                     let contents = try reader.open(recipient: keys)
                     return try store.importReturn(contents, header: header, setAside: setAside)
-                } catch let violations as ForeignKeyViolations {
+                } catch let violations as ConstraintViolations {
                     let new = violations.problems.filter { !setAside.contains($0) }
                     // A violation no change of this bundle explains cannot be set aside: stop, naming it.
                     guard !new.isEmpty else {
@@ -70,7 +71,7 @@ public final class SiteEngine {
                             location: violations.location)
                     }
                     logger.warning(
-                        "setting aside hub changes that break a foreign key",
+                        "setting aside hub changes that break a constraint here",
                         metadata: ["fieldsync.site.rows": "\(new.count)"])
                     setAside += new
                 }

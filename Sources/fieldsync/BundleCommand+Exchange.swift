@@ -192,7 +192,7 @@ struct ImportResult: Encodable {
     var siteOutcomes: SiteConflictOutcomes?
     /// Site: hub changes for tables this site does not track, by table; not applied.
     var notTracked: [String: Int]? = nil
-    /// Site: hub changes not applied because they would break a foreign key here.
+    /// Site: hub changes not applied because they would break a constraint (a foreign key, a CHECK) here.
     var setAside: [ImportProblem]? = nil
 
     enum CodingKeys: String, CodingKey {

@@ -30,7 +30,8 @@ import Testing
             try app.execute(
                 """
                 CREATE TABLE parents (id TEXT PRIMARY KEY, name TEXT);
-                CREATE TABLE children (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents (id), note TEXT);
+                CREATE TABLE children (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents (id),
+                    note TEXT CHECK (note IS NULL OR note <> 'forbidden here'));
                 CREATE TABLE secrets (id INTEGER PRIMARY KEY, password TEXT);
                 CREATE TABLE visits (id INTEGER PRIMARY KEY, parent_id TEXT REFERENCES parents (id));
                 INSERT INTO secrets VALUES (1, 'local secret');
@@ -202,7 +203,7 @@ import Testing
             ])
         #expect(try site.rows("PRAGMA foreign_key_check") == [])
         let message = try #require(try site.log().last?[2].textValue)
-        #expect(message.contains("set aside (foreign key): parents [\"p1\"]"), "\(message)")
+        #expect(message.contains("set aside (constraint): parents [\"p1\"]"), "\(message)")
 
         // A row that broke a foreign key before the import (written with foreign keys off, SQLite's default) does
         // not stop or change it; a row of a table the site does not track still keeps its parent.
@@ -219,6 +220,25 @@ import Testing
         #expect(third.setAside.first?.reason.contains("of visits [1] refers to parents [\"p2\"]") == true)
         #expect(try site.rows("SELECT id FROM parents ORDER BY id") == [[.text("p1")], [.text("p2")], [.text("p3")]])
         #expect(try site.engine.store.status().lastImportSequence == 3)
+    }
+
+    /// A hub row that breaks a CHECK constraint only the site's table has is set aside with the constraint
+    /// named, and the rest of the bundle applies.
+    @Test func aRowThatBreaksALocalCheckIsSetAsideAndTheRestApplies() throws {
+        let site = try GuardedSite()
+        let report = try site.deliver([
+            ("parents", site.hubChange([.text("p1"), .text("Amina")])),
+            ("children", site.hubChange([.text("c1"), .text("p1"), .text("forbidden here")])),
+            ("children", site.hubChange([.text("c2"), .text("p1"), .text("fine")])),
+        ])
+        #expect(report.applied == 2)
+        #expect(report.setAside.map(\.key) == ["[\"c1\"]"])
+        #expect(report.setAside.first?.reason.contains("CHECK constraint failed") == true, "\(report.setAside)")
+        #expect(try site.rows("SELECT id FROM children ORDER BY id") == [[.text("c2")]])
+        #expect(
+            try site.rows("SELECT tbl, pk, kind FROM _fieldsync_problems") == [
+                [.text("children"), .text("[\"c1\"]"), .text("import")]
+            ])
     }
 
     /// `site init --table children` alone is refused with the child, the parent and the flag to add; with no

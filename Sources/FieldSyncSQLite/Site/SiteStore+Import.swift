@@ -24,8 +24,9 @@ public struct SiteImport: Sendable, Codable {
     public var outcomes: [RowOutcome]
     /// Hub changes for tables this site does not track, by table: not applied (see `fieldsync site add-table`).
     public var untracked: [String: Int]
-    /// Hub changes set aside because applying them would break a foreign key at this site (a child whose parent
-    /// is missing, or the delete of a parent local rows still refer to), each with the reason.
+    /// Hub changes set aside because applying them would break a constraint at this site (a foreign key: a child
+    /// whose parent is missing, or the delete of a parent local rows still refer to; a CHECK or NOT NULL
+    /// constraint of the site's table), each with the reason.
     public var setAside: [ImportProblem]
 }
 
@@ -51,8 +52,9 @@ extension SiteStore {
     ///
     /// Foreign keys are checked when all changes are in (SQLite's `defer_foreign_keys`), so rows may arrive in
     /// any order. A change that would still leave a broken foreign key (a child whose parent is not at this site,
-    /// the delete of a parent local rows still refer to) is named in a ``ForeignKeyViolations`` error; the caller
-    /// applies the bundle again with those changes in `setAside`, which then skips them and lists them in
+    /// the delete of a parent local rows still refer to), or that breaks another constraint of the site's table
+    /// (CHECK, NOT NULL, a unique value no order satisfies), is named in a ``ConstraintViolations`` error; the
+    /// caller applies the bundle again with those changes in `setAside`, which then skips them and lists them in
     /// ``SiteImport/setAside`` and in `_fieldsync_problems`, so one such row never blocks the rest.
     ///
     /// A row a person decided at the hub (outcome ``RowOutcome/Kind/resolved``, the first time it arrives) is
@@ -176,7 +178,7 @@ extension SiteStore {
                 }
             }
             // A row that broke a constraint (say, a unique value another row still held) is retried once the rest
-            // is in; what still fails stops the import, which rolls back whole.
+            // is in; what still fails is set aside (see applyCycles).
             var progress = true
             while progress && !failed.isEmpty {
                 progress = false
@@ -193,14 +195,14 @@ extension SiteStore {
                 failed = still
             }
             if !failed.isEmpty {
-                report.applied += try applyCycles(failed.map { ($0.applier, $0.change) })
+                report.applied += try applyCycles(failed)
             }
             for applier in appliers.values { try applier.flushVersions() }
             try connection.run("DELETE FROM _fieldsync_applying")
             // Captured now, on top of the decided rows and their hub versions.
             for name in applierOrder { try appliers[name]!.makeLocalEditsAgain() }
             let violations = try foreignKeyViolations(written: appliers.mapValues(\.written))
-            if !violations.isEmpty { throw ForeignKeyViolations(problems: violations, location: connection.path) }
+            if !violations.isEmpty { throw ConstraintViolations(problems: violations, location: connection.path) }
             try recordSetAside(report.setAside)
             try recordUntracked(report.untracked, returnSequence: Int64(header.sequence))
             try setState("last_return_sequence", .integer(Int64(header.sequence)))
@@ -224,7 +226,7 @@ extension SiteStore {
             }
             if !report.setAside.isEmpty {
                 message +=
-                    "; set aside (foreign key): "
+                    "; set aside (constraint): "
                     + report.setAside.map { "\($0.table) \($0.key)" }.joined(separator: ", ")
             }
             try log(
@@ -350,18 +352,32 @@ extension SiteStore {
 
     /// Rows that still break a unique constraint after every retry form cycles, such as two rows that swapped
     /// values: one at a time they can never go in. Where no other table's foreign key acts on delete, the rows in
-    /// question are removed and written again together (foreign keys are deferred to commit). Otherwise the import
-    /// stops with a message naming the row, and rolls back whole.
-    private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change)]) throws -> Int {
+    /// question are removed and written again together (foreign keys are deferred to the end). A row that cannot go
+    /// in even so (it breaks a CHECK or NOT NULL constraint of this site's table, or a unique value no order
+    /// satisfies), or whose removal another table's foreign key would act on, is named in a
+    /// ``ConstraintViolations`` error, so that the caller sets it aside and applies the rest.
+    private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change, error: StoreError)]) throws -> Int {
+        var problems: [ImportProblem] = []
         for entry in failed where try !deletesAreSafe(entry.applier.table) {
-            throw StoreError(
-                .constraint,
-                "cannot apply the hub's row \(entry.applier.describeKey(entry.change)): it breaks a "
-                    + "unique constraint together with other rows; nothing from this bundle was applied",
-                location: connection.path)
+            problems.append(
+                ImportProblem(
+                    table: entry.applier.table, key: try entry.applier.keyText(of: entry.change),
+                    reason: "the hub's row breaks a constraint here (\(entry.error.message)), and it cannot be "
+                        + "written again with the rows it conflicts with"))
         }
+        if !problems.isEmpty { throw ConstraintViolations(problems: problems, location: connection.path) }
         for entry in failed { try entry.applier.remove(entry.change) }
-        for entry in failed { _ = try entry.applier.apply(entry.change, acknowledged: nil) }
+        for entry in failed {
+            do {
+                _ = try entry.applier.apply(entry.change, acknowledged: nil)
+            } catch let error as StoreError where error.code == .constraint {
+                problems.append(
+                    ImportProblem(
+                        table: entry.applier.table, key: try entry.applier.keyText(of: entry.change),
+                        reason: "the hub's row breaks a constraint here: \(error.message)"))
+            }
+        }
+        if !problems.isEmpty { throw ConstraintViolations(problems: problems, location: connection.path) }
         return failed.count
     }
 
@@ -408,11 +424,12 @@ extension SiteStore {
     }
 }
 
-/// Hub changes that would leave broken foreign keys at the site, each named with its table, key and the constraint.
+/// Hub changes that would break a constraint at the site (a foreign key, a CHECK or NOT NULL constraint, a unique
+/// value no order satisfies), each named with its table, key and the constraint.
 ///
 /// ``SiteStore/importReturn(_:header:setAside:)`` throws it (rolling back); applying the bundle again with these
 /// changes set aside applies the rest.
-public struct ForeignKeyViolations: Error, Sendable, CustomStringConvertible {
+public struct ConstraintViolations: Error, Sendable, CustomStringConvertible {
     public var problems: [ImportProblem]
     /// The site database.
     public var location: String
