@@ -50,8 +50,10 @@ public enum SQLiteSchema {
         }
         guard !keys.isEmpty else {
             throw StoreError(
-                .schema, "table '\(table)' has no primary key; FieldSync needs one to identify rows",
-                location: connection.path)
+                .schema,
+                "table '\(table)' has no primary key: FieldSync finds a row on every node by its key; give the "
+                    + "table a PRIMARY KEY (a column of unique, never-NULL values, such as a UUID) or leave it out "
+                    + "of the synced tables", location: connection.path)
         }
         do {
             return try TableSchema(name: table, columns: columns, primaryKey: keys.sorted { $0.0 < $1.0 }.map(\.1))

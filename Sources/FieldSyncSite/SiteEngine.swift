@@ -31,21 +31,72 @@ public final class SiteEngine {
     }
 
     /// Verifies a return bundle against the hub's key and applies it.
+    ///
+    /// A change that would break a constraint at this site (a foreign key, a CHECK) is set aside and the rest
+    /// applied (see
+    /// ``SiteStore/importReturn(_:header:setAside:)``). A refused bundle (wrong recipient or sender, bad
+    /// signature, damaged, a reserved table name, a constraint) leaves a line with the reason in the site's
+    /// `_fieldsync_log`, which `fieldsync status` shows.
     public func importBundle(paths: [String]) throws -> SiteImport {
-        let reader = try BundleReader(paths: paths, logger: logger)
-        let header = reader.header
-        guard header.recipient == keys.id else {
-            throw BundleError(
-                .wrongRecipient, "bundle is addressed to '\(header.recipient)', not to this site '\(keys.id)'",
-                path: reader.partPaths[0])
+        var sequence: Int64 = 0
+        do {
+            let reader = try BundleReader(paths: paths, logger: logger)
+            let header = reader.header
+            sequence = Int64(clamping: header.sequence)
+            guard header.recipient == keys.id else {
+                throw BundleError(
+                    .wrongRecipient, "bundle is addressed to '\(header.recipient)', not to this site '\(keys.id)'",
+                    path: reader.partPaths[0])
+            }
+            guard header.sender == hub.id else {
+                throw BundleError(
+                    .unknownSender, "bundle is from '\(header.sender)', but this site's hub is '\(hub.id)'",
+                    path: reader.partPaths[0])
+            }
+            try reader.verify(sender: hub)
+            var setAside: [ImportProblem] = []
+            while true {
+                do {
+                    let contents = try reader.open(recipient: keys)
+                    return try store.importReturn(contents, header: header, setAside: setAside)
+                } catch let violations as ConstraintViolations {
+                    let new = violations.problems.filter { !setAside.contains($0) }
+                    // A violation no change of this bundle explains cannot be set aside: stop, naming it.
+                    guard !new.isEmpty else {
+                        throw StoreError(
+                            .constraint,
+                            "cannot apply the bundle: "
+                                + violations.problems.map { "\($0.table) \($0.key): \($0.reason)" }
+                                .joined(separator: "; ") + "; nothing from this bundle was applied",
+                            location: violations.location)
+                    }
+                    logger.warning(
+                        "setting aside hub changes that break a constraint here",
+                        metadata: ["fieldsync.site.rows": "\(new.count)"])
+                    setAside += new
+                }
+            }
+        } catch let error as SchemaError {
+            // A manifest that declares a table FieldSync refuses (a reserved or unsupported name).
+            let refusal = StoreError(
+                .schema, "bundle refused: \(error.message); nothing was applied", location: paths.first,
+                underlying: error)
+            try? store.logRefusal(sequence: sequence, file: paths.first ?? "", reason: refusal.message)
+            throw refusal
+        } catch {
+            try? store.logRefusal(sequence: sequence, file: paths.first ?? "", reason: Self.reason(error))
+            throw error
         }
-        guard header.sender == hub.id else {
-            throw BundleError(
-                .unknownSender, "bundle is from '\(header.sender)', but this site's hub is '\(hub.id)'",
-                path: reader.partPaths[0])
+    }
+
+    /// The message of a FieldSync error without the location it names, for the site's log; a generic phrase for
+    /// any other error, so no system error text reaches the log.
+    public static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as BundleError: error.message
+        case let error as StoreError: error.message
+        case let error as SchemaError: error.message
+        default: "the bundle could not be read"
         }
-        try reader.verify(sender: hub)
-        let contents = try reader.open(recipient: keys)
-        return try store.importReturn(contents, header: header)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FieldSyncBundle
 import FieldSyncCore
+import FieldSyncSQLite
 import Foundation
 
 extension BundleCommand {
@@ -111,7 +112,10 @@ extension BundleCommand {
                 refused += 1
             }
             let sorted = Self.groups(files)
-            for (file, error) in sorted.unreadable { refuse([file], error) }
+            for (file, error) in sorted.unreadable {
+                node.logRefusalAtSite(error, files: [file])
+                refuse([file], error)
+            }
             for group in sorted.bundles {
                 do {
                     let result: ImportResult
@@ -135,7 +139,9 @@ extension BundleCommand {
                             keptLocal: report.keptLocal,
                             missed: report.missedSequences.map(Self.text),
                             pending: report.outcomes.filter { $0.kind == .conflictPending }.count,
-                            siteOutcomes: SiteConflictOutcomes(report.outcomes.map(\.kind)))
+                            siteOutcomes: SiteConflictOutcomes(report.outcomes.map(\.kind)),
+                            notTracked: report.untracked.isEmpty ? nil : report.untracked,
+                            setAside: report.setAside.isEmpty ? nil : report.setAside)
                     }
                     if !json { result.print() }
                     entries.append(.imported(result))
@@ -232,10 +238,14 @@ struct ImportResult: Encodable {
     var clockOffset: Double?
     /// Site: how the hub settled this site's conflicting changes.
     var siteOutcomes: SiteConflictOutcomes?
+    /// Site: hub changes for tables this site does not track, by table; not applied.
+    var notTracked: [String: Int]? = nil
+    /// Site: hub changes not applied because they would break a constraint (a foreign key, a CHECK) here.
+    var setAside: [ImportProblem]? = nil
 
     enum CodingKeys: String, CodingKey {
         case file, files, status, from, sequence, applied, unchanged, conflicts, rejected, keptLocal, missed, pending
-        case clockOffset
+        case clockOffset, notTracked, setAside
     }
 
     func print() {
@@ -271,6 +281,15 @@ struct ImportResult: Encodable {
             Swift.print(
                 "  note: the clock of \(from) was \(Int(abs(clockOffset).rounded())) s "
                     + "\(clockOffset > 0 ? "behind" : "ahead"); its edit times were corrected")
+        }
+        for (table, count) in (notTracked ?? [:]).sorted(by: { $0.key < $1.key }) {
+            Swift.print(
+                "  note: \(count) change\(count == 1 ? "" : "s") for table \(table), which this site does not track, "
+                    + "\(count == 1 ? "was" : "were") not applied (to take the table: fieldsync site add-table \(table))"
+            )
+        }
+        for problem in setAside ?? [] {
+            Swift.print("  set aside: \(problem.table) \(problem.key): \(problem.reason)")
         }
         if let missed {
             Swift.print(

@@ -70,10 +70,18 @@ struct StatusCommand: ParsableCommand {
                 print("  outcomes from the hub: \(status.outcomes) (rows the hub kept its version of or set aside)")
                 if status.problems > 0 {
                     print(
-                        "  rows left out:         \(status.problems) (a value its column cannot carry; see _fieldsync_problems)"
-                    )
+                        "  rows left out:         \(status.problems) (a value or key FieldSync cannot carry, or a hub "
+                            + "change set aside; see _fieldsync_problems)")
                 }
                 print("  tables:                \(status.tables.joined(separator: ", "))")
+                for (table, changes) in status.untrackedTables.sorted(by: { $0.key < $1.key }) {
+                    print(
+                        "  not tracked here:      \(table) (\(changes) hub change\(changes == 1 ? "" : "s") not "
+                            + "applied; to take it: fieldsync site add-table \(table))")
+                }
+                if let refusal = status.lastRefusal {
+                    print("  last refused bundle:   \(refusal) (at \(status.lastRefusalAt ?? "?"))")
+                }
             }
         }
     }

@@ -453,8 +453,25 @@ import Testing
         }
         #expect(!output.stdout.contains("applied"), "\(output.stdout)")
         let after = try Self.dumps(network)
+        // A site logs the refusal with its reason in _fieldsync_log; nothing else changes anywhere.
+        func withoutSiteLog(_ dump: String) -> String {
+            dump.split(separator: "\n").filter { !$0.hasPrefix("INSERT INTO _fieldsync_log ") }.joined(separator: "\n")
+        }
         for (name, dump) in before {
-            #expect(after[name] == dump, "\(name) changed: \(SQLiteShell.firstDifference(dump, after[name] ?? ""))")
+            #expect(
+                withoutSiteLog(after[name] ?? "") == withoutSiteLog(dump),
+                "\(name) changed: \(SQLiteShell.firstDifference(dump, after[name] ?? ""))")
+        }
+        let refusedAtSite = [.tamperedAtSite, .otherSitesReturn, .hubBundleAtASite, .forgedHub].contains(refusal)
+        if refusedAtSite {
+            let site = directory == network.siteDirectory("site-a") ? "site-a" : "site-b"
+            let logged = try SQLiteShell.run(
+                network.siteDatabase(site), "SELECT message FROM _fieldsync_log WHERE status = 'refused'"
+            ).split(separator: "\n").map(String.init)
+            #expect(logged.count == 1, "\(logged)")
+            for text in expected { #expect(logged.first?.contains(text) == true, "\(logged)") }
+            let status = try network.succeed(["status", "--dir", directory])
+            #expect(status.stdout.contains("last refused bundle:   \(expected[0])"), "\(status.stdout)")
         }
 
         // Nothing was left half-done: once the configuration is whole again, the genuine bundles apply.

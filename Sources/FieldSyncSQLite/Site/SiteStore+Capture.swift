@@ -3,19 +3,36 @@ import Foundation
 
 extension SiteStore {
     /// Turns an application database into a tracked site: bookkeeping tables, capture triggers on `tables`
-    /// (default: every table with a primary key), and every existing row recorded as a change for the first export.
+    /// (default: every table FieldSync can track), and every existing row recorded as a change for the first export.
     ///
-    /// Running it again is harmless: it keeps existing bookkeeping, adds tables named anew and enrols rows that
-    /// are not yet recorded.
-    ///
-    /// - Throws: ``StoreError`` if a table is missing, has no primary key, has a BLOB key, or the database is
-    ///   already a site with another id.
+    /// See ``installing(path:siteID:hubID:tables:)``, which also says which tables were skipped and why.
     @discardableResult
     public static func install(path: String, siteID: String, hubID: String, tables requested: [String]?) throws
         -> SiteStore
     {
-        let connection = try SQLiteConnection(path: path)
-        try connection.withTransaction {
+        try installing(path: path, siteID: siteID, hubID: hubID, tables: requested).store
+    }
+
+    /// Turns an application database into a tracked site, in one transaction: nothing is left behind if it fails.
+    ///
+    /// With `tables`, exactly those are tracked (and every table tracked by an earlier run stays tracked); a table
+    /// FieldSync cannot track, or whose foreign-key parent would not be tracked, stops it with the reason. Without,
+    /// every table FieldSync can track is tracked and the others are skipped with the reason: views, virtual tables
+    /// (FTS3/4/5, R*Tree, …) and their shadow tables, tables without a primary key or with a BLOB key column,
+    /// names FieldSync cannot carry (``Identifier/sqlNameRule``) or keeps for itself, and tables whose foreign
+    /// key refers to a skipped table.
+    ///
+    /// Running it again is harmless: it keeps existing bookkeeping, adds tables named anew and enrols rows that
+    /// are not yet recorded. Run again with another hub id, it moves the site to that hub if the site has not
+    /// applied a return bundle yet, and refuses otherwise.
+    ///
+    /// - Throws: ``StoreError`` if a table cannot be tracked, or the database is already a site with another id
+    ///   or of a hub it has exchanged bundles with.
+    public static func installing(path: String, siteID: String, hubID: String, tables requested: [String]?) throws
+        -> (store: SiteStore, choice: SiteTableChoice)
+    {
+        let connection = try SQLiteConnection(path: path, create: false)
+        let choice: SiteTableChoice = try connection.withTransaction {
             try connection.execute(bookkeepingSchema)
             try addEditTimes(connection: connection)
             if let existing = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'site_id'"),
@@ -25,29 +42,49 @@ extension SiteStore {
                     .invalidState, "this database is already tracked as site '\(existing)', not '\(siteID)'",
                     location: path)
             }
+            try adoptHub(hubID, connection: connection)
             try connection.run(
-                "INSERT INTO _fieldsync_state (key, value) VALUES ('site_id', ?), ('hub_id', ?) "
-                    + "ON CONFLICT (key) DO NOTHING", [.text(siteID), .text(hubID)])
-            let names: [String]
-            if let requested {
-                names = requested
-            } else {
-                // Every table FieldSync can track: with a primary key, none of whose columns is a BLOB.
-                names = try SQLiteSchema.tableNames(in: connection).filter { name in
-                    guard let schema = try? SQLiteSchema.read(table: name, from: connection) else { return false }
-                    return schema.primaryKeyIndexes.allSatisfy { schema.columns[$0].type != .blob }
-                }
-            }
-            let schemas = try SQLiteSchema.ordered(
-                try names.map { try SQLiteSchema.read(table: $0, from: connection) }, connection: connection)
-            for (position, schema) in schemas.enumerated() {
+                "INSERT INTO _fieldsync_state (key, value) VALUES ('site_id', ?) ON CONFLICT (key) DO NOTHING",
+                [.text(siteID)])
+            let tracked = try connection.query("SELECT name FROM _fieldsync_tables ORDER BY position, name")
+                .compactMap { $0[0].textValue }
+            let chosen = try chooseTables(requested: requested, tracked: tracked, connection: connection)
+            var position = Int(try connection.integer("SELECT coalesce(max(position) + 1, 0) FROM _fieldsync_tables"))
+            for schema in chosen.schemas {
                 try track(schema, position: position, connection: connection)
+                position += 1
             }
+            let all = try connection.query("SELECT name FROM _fieldsync_tables ORDER BY position, name")
+                .compactMap { $0[0].textValue }
+            return SiteTableChoice(tracked: all, added: chosen.schemas.map(\.name), skipped: chosen.skipped)
         }
-        return try SiteStore(path: path)
+        return (try SiteStore(path: path), choice)
+    }
+
+    /// Records `hubID` as the site's hub. A site that has not applied a return bundle yet may move to another hub
+    /// (its hub key was given wrongly, say); one that has exchanged bundles with its hub may not.
+    private static func adoptHub(_ hubID: String, connection: SQLiteConnection) throws {
+        guard let current = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") else {
+            try connection.run("INSERT INTO _fieldsync_state (key, value) VALUES ('hub_id', ?)", [.text(hubID)])
+            return
+        }
+        guard current != hubID else { return }
+        let applied = try connection.integer(
+            "SELECT coalesce((SELECT value FROM _fieldsync_state WHERE key = 'last_return_sequence'), 0)")
+        guard applied == 0 else {
+            throw StoreError(
+                .invalidState,
+                "this site takes return bundles from hub '\(current)' and has applied \(applied) of them; it cannot "
+                    + "move to hub '\(hubID)'. To join another hub, start from a copy of the application's database "
+                    + "without FieldSync's tables", location: connection.path)
+        }
+        try connection.run("UPDATE _fieldsync_state SET value = ? WHERE key = 'hub_id'", [.text(hubID)])
     }
 
     /// Starts tracking one table: registers its schema, installs its triggers and enrols its existing rows.
+    ///
+    /// A row whose key FieldSync cannot carry (a NULL or a BLOB in a key column) is not enrolled: it is listed in
+    /// `_fieldsync_problems` (kind `capture`) with the reason, as the capture triggers do for later writes.
     static func track(_ schema: TableSchema, position: Int, connection: SQLiteConnection) throws {
         for key in schema.primaryKeyIndexes where schema.columns[key].type == .blob {
             throw StoreError(
@@ -62,9 +99,15 @@ extension SiteStore {
             [.text(schema.name), .text(json), .integer(Int64(position))])
         // Triggers are made anew, so that re-running site init after a column was added covers the new column.
         try recreateTriggers(for: schema, connection: connection)
+        let table = Identifier.quoted(schema.name)
+        try connection.run(
+            "INSERT INTO _fieldsync_problems (tbl, pk, reason, at, kind) SELECT ?, \(uncarriedKeyText(schema, "t")), "
+                + "\(uncarriedKeyReason(schema, "t")), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'capture' "
+                + "FROM \(table) AS t WHERE \(uncarriedKey(schema, "t")) ON CONFLICT (tbl, pk) DO NOTHING",
+            [.text(schema.name)])
         // Rows present before tracking started travel in the first export: one counter value covers them all.
         let pending = try connection.integer(
-            "SELECT count(*) FROM \(Identifier.quoted(schema.name)) AS t WHERE NOT EXISTS "
+            "SELECT count(*) FROM \(table) AS t WHERE \(carriedKey(schema, "t")) AND NOT EXISTS "
                 + "(SELECT 1 FROM _fieldsync_rows r WHERE r.tbl = ? AND r.pk = \(SQLText.keyJSON(schema, prefix: "t")))",
             [.text(schema.name)])
         guard pending > 0 else { return }
@@ -72,8 +115,44 @@ extension SiteStore {
         try connection.run(
             "INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, hub_version) "
                 + "SELECT ?, \(SQLText.keyJSON(schema, prefix: "t")), (SELECT value FROM _fieldsync_counter WHERE id = 1), "
-                + "-1, 0 FROM \(Identifier.quoted(schema.name)) AS t WHERE true ON CONFLICT (tbl, pk) DO NOTHING",
+                + "-1, 0 FROM \(table) AS t WHERE \(carriedKey(schema, "t")) ON CONFLICT (tbl, pk) DO NOTHING",
             [.text(schema.name)])
+    }
+
+    /// SQL that is true when every key column of `row` holds a value FieldSync can carry as a key (not NULL,
+    /// not a BLOB).
+    static func carriedKey(_ schema: TableSchema, _ row: String) -> String {
+        "("
+            + schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) NOT IN ('blob', 'null')" }
+            .joined(separator: " AND ") + ")"
+    }
+
+    /// SQL that is true when a key column of `row` holds a NULL or a BLOB.
+    static func uncarriedKey(_ schema: TableSchema, _ row: String) -> String {
+        "("
+            + schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) IN ('blob', 'null')" }
+            .joined(separator: " OR ") + ")"
+    }
+
+    /// The key of `row` as JSON text even when it holds a BLOB (written `x'…'`), for `_fieldsync_problems`.
+    static func uncarriedKeyText(_ schema: TableSchema, _ row: String) -> String {
+        "json_array("
+            + schema.primaryKey.map {
+                let column = "\(row).\(Identifier.quoted($0))"
+                return "CASE typeof(\(column)) WHEN 'blob' THEN 'x''' || hex(\(column)) || '''' ELSE \(column) END"
+            }.joined(separator: ", ") + ")"
+    }
+
+    /// Why `row`'s key cannot be carried, as an SQL text expression.
+    static func uncarriedKeyReason(_ schema: TableSchema, _ row: String) -> String {
+        let anyNull = schema.primaryKey.map { "\(row).\(Identifier.quoted($0)) IS NULL" }.joined(separator: " OR ")
+        return "CASE WHEN \(anyNull) THEN "
+            + SQLText.literal(
+                "a primary-key value is NULL: FieldSync cannot tell such rows apart, so the row is not synced; "
+                    + "give it a key value")
+            + " ELSE "
+            + SQLText.literal("a primary-key value is a BLOB, which FieldSync cannot track; store the key as text")
+            + " END"
     }
 
     /// Bookkeeping tables, all prefixed `_fieldsync`.
@@ -101,6 +180,9 @@ extension SiteStore {
             tbl TEXT NOT NULL, pk TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
             kind TEXT NOT NULL DEFAULT 'export', PRIMARY KEY (tbl, pk))
             WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_untracked (
+            tbl TEXT PRIMARY KEY, changes INTEGER NOT NULL, return_sequence INTEGER NOT NULL, at TEXT NOT NULL)
+            WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, operation TEXT NOT NULL, sequence INTEGER, rows INTEGER, status TEXT NOT NULL,
             message TEXT, at TEXT NOT NULL);
@@ -118,14 +200,16 @@ extension SiteStore {
     }
 
     /// What ``addEditTimes(connection:)`` has to do: whether `_fieldsync_rows` lacks `changed_at`, and the
-    /// tracked tables whose capture triggers were made before edit times. Only reads.
+    /// tracked tables whose capture triggers were made before edit times or before rows with a NULL key were
+    /// listed as problems. Only reads.
     static func missingEditTimes(connection: SQLiteConnection) throws -> (column: Bool, triggers: [TableSchema]) {
         let column = try !connection.query("SELECT name FROM pragma_table_info('_fieldsync_rows')")
             .contains { $0.first?.textValue == "changed_at" }
         var triggers: [TableSchema] = []
         let rows = try connection.query(
             "SELECT t.schema_json FROM _fieldsync_tables t JOIN sqlite_schema s ON s.type = 'trigger' "
-                + "AND s.name = '_fieldsync_' || t.name || '_insert' WHERE instr(s.sql, 'changed_at') = 0 "
+                + "AND s.name = '_fieldsync_' || t.name || '_insert' "
+                + "WHERE instr(s.sql, 'changed_at') = 0 OR instr(s.sql, '''null''') = 0 "
                 + "ORDER BY t.position, t.name")
         for row in rows {
             guard case .text(let json) = row[0] else { continue }
@@ -136,13 +220,14 @@ extension SiteStore {
 
     /// Drops and creates the capture triggers of `schema`'s table.
     static func recreateTriggers(for schema: TableSchema, connection: SQLiteConnection) throws {
-        for suffix in ["insert", "update", "delete", "blob_key"] {
+        for suffix in ["insert", "update", "delete", "blob_key", "key_problem", "key_problem_update"] {
             try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(schema.name)_\(suffix)"))")
         }
         try connection.execute(captureTriggers(for: schema))
     }
 
-    /// The three capture triggers of `schema`'s table.
+    /// The capture triggers of `schema`'s table: insert, update and delete, and two that list a row whose key
+    /// cannot be carried (a NULL or a BLOB in a key column) in `_fieldsync_problems` instead of capturing it.
     ///
     /// Each bumps the change counter and records the row's key in `_fieldsync_rows` with the counter, a bit
     /// mask of the changed columns (bit i = column i; -1 = all, used for inserts, deletes, key changes and tables
@@ -154,20 +239,9 @@ extension SiteStore {
         let table = Identifier.quoted(schema.name)
         let name = SQLText.literal(schema.name)
         let notApplying = "NOT EXISTS (SELECT 1 FROM _fieldsync_applying)"
-        // A BLOB in a key column (possible in an untyped or TEXT column) cannot be tracked: json_array refuses it,
-        // and a failing trigger would break the application's own write. Such rows are listed as problems instead.
-        func noBlobKey(_ row: String) -> String {
-            schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) <> 'blob'" }.joined(separator: " AND ")
-        }
-        func anyBlobKey(_ row: String) -> String {
-            schema.primaryKey.map { "typeof(\(row).\(Identifier.quoted($0))) = 'blob'" }.joined(separator: " OR ")
-        }
-        let blobKeyText =
-            "json_array("
-            + schema.primaryKey.map {
-                "CASE typeof(NEW.\(Identifier.quoted($0))) WHEN 'blob' THEN 'x''' || hex(NEW.\(Identifier.quoted($0))) || '''' "
-                    + "ELSE NEW.\(Identifier.quoted($0)) END"
-            }.joined(separator: ", ") + ")"
+        // A NULL or a BLOB in a key column (possible in a key column that is not an INTEGER PRIMARY KEY) cannot be
+        // tracked: rows with a NULL key cannot be told apart, json_array refuses a BLOB, and a failing trigger
+        // would break the application's own write. Such rows are listed as problems instead, never dropped unsaid.
         let counter = "(SELECT value FROM _fieldsync_counter WHERE id = 1)"
         let acked = "(SELECT acked FROM _fieldsync_counter WHERE id = 1)"
         let bump = "UPDATE _fieldsync_counter SET value = value + 1 WHERE id = 1;"
@@ -188,42 +262,52 @@ extension SiteStore {
             "ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq, changed = -1, "
             + "changed_at = excluded.changed_at;"
         let prefix = "_fieldsync_\(schema.name)"
+        let problem = """
+            INSERT INTO _fieldsync_problems (tbl, pk, reason, at, kind)
+                SELECT \(name), \(uncarriedKeyText(schema, "NEW")), \(uncarriedKeyReason(schema, "NEW")),
+                    strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'capture'
+                WHERE true ON CONFLICT (tbl, pk) DO NOTHING;
+            """
         return """
             CREATE TRIGGER \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
-            WHEN \(notApplying) AND \(noBlobKey("NEW")) BEGIN
+            WHEN \(notApplying) AND \(carriedKey(schema, "NEW")) BEGIN
                 \(bump)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
                 VALUES (\(name), \(newKey), \(counter), -1, \(now))
                 \(whole)
             END;
             CREATE TRIGGER \(Identifier.quoted(prefix + "_update")) AFTER UPDATE ON \(table)
-            WHEN \(notApplying) AND \(noBlobKey("NEW")) AND \(noBlobKey("OLD"))
+            WHEN \(notApplying) AND (\(carriedKey(schema, "NEW")) OR \(carriedKey(schema, "OLD")))
                 AND (\(SQLText.anyChanged(schema.columns.map(\.name)))) BEGIN
                 \(bump)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
-                SELECT \(name), \(oldKey), \(counter), -1, \(now) WHERE \(oldKey) IS NOT \(newKey)
+                SELECT \(name), \(oldKey), \(counter), -1, \(now)
+                WHERE \(carriedKey(schema, "OLD")) AND \(oldKey) IS NOT \(newKey)
                 \(whole)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
-                VALUES (\(name), \(newKey), \(counter), CASE WHEN \(oldKey) IS NOT \(newKey) THEN -1 ELSE \(columnMask) END,
-                        \(now))
+                SELECT \(name), \(newKey), \(counter),
+                    CASE WHEN \(oldKey) IS NOT \(newKey) OR NOT \(carriedKey(schema, "OLD")) THEN -1
+                    ELSE \(columnMask) END, \(now)
+                WHERE \(carriedKey(schema, "NEW"))
                 ON CONFLICT (tbl, pk) DO UPDATE SET local_seq = excluded.local_seq,
                     changed = CASE WHEN _fieldsync_rows.local_seq <= \(acked) THEN excluded.changed
                               ELSE _fieldsync_rows.changed | excluded.changed END,
                     changed_at = excluded.changed_at;
             END;
             CREATE TRIGGER \(Identifier.quoted(prefix + "_delete")) AFTER DELETE ON \(table)
-            WHEN \(notApplying) AND \(noBlobKey("OLD")) BEGIN
+            WHEN \(notApplying) AND \(carriedKey(schema, "OLD")) BEGIN
                 \(bump)
                 INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
                 VALUES (\(name), \(oldKey), \(counter), -1, \(now))
                 \(whole)
             END;
-            CREATE TRIGGER \(Identifier.quoted(prefix + "_blob_key")) AFTER INSERT ON \(table)
-            WHEN \(notApplying) AND (\(anyBlobKey("NEW"))) BEGIN
-                INSERT INTO _fieldsync_problems (tbl, pk, reason, at, kind)
-                VALUES (\(name), \(blobKeyText), 'a primary-key value is a BLOB, which FieldSync cannot track',
-                        strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'capture')
-                ON CONFLICT (tbl, pk) DO NOTHING;
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_key_problem")) AFTER INSERT ON \(table)
+            WHEN \(notApplying) AND \(uncarriedKey(schema, "NEW")) BEGIN
+                \(problem)
+            END;
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_key_problem_update")) AFTER UPDATE ON \(table)
+            WHEN \(notApplying) AND \(uncarriedKey(schema, "NEW")) BEGIN
+                \(problem)
             END;
             """
     }

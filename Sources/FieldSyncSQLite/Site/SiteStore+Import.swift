@@ -22,7 +22,20 @@ public struct SiteImport: Sendable, Codable {
     /// Hub changes not applied because the record has a newer local edit, which goes to the hub in the next export.
     public var keptLocal: Int
     public var outcomes: [RowOutcome]
-    public var createdTables: [String]
+    /// Hub changes for tables this site does not track, by table: not applied (see `fieldsync site add-table`).
+    public var untracked: [String: Int]
+    /// Hub changes set aside because applying them would break a constraint at this site (a foreign key: a child
+    /// whose parent is missing, or the delete of a parent local rows still refer to; a CHECK or NOT NULL
+    /// constraint of the site's table), each with the reason.
+    public var setAside: [ImportProblem]
+}
+
+/// A hub change a site did not apply, and why.
+public struct ImportProblem: Sendable, Codable, Hashable {
+    public var table: String
+    /// The row's primary key as a JSON array, as the capture triggers write it.
+    public var key: String
+    public var reason: String
 }
 
 extension SiteStore {
@@ -32,13 +45,27 @@ extension SiteStore {
     /// has not seen yet (that edit then goes to the hub and is judged there). Changes are applied without being
     /// captured again. A repeated or older bundle changes nothing and says so.
     ///
+    /// Only tables this site tracks are written: changes for any other table are counted in
+    /// ``SiteImport/untracked`` and logged, never applied (a site never starts tracking, overwrites or sends a
+    /// table it did not choose; `fieldsync site add-table` adds one). A bundle that acknowledges more changes than
+    /// the site has made is refused.
+    ///
+    /// Foreign keys are checked when all changes are in (SQLite's `defer_foreign_keys`), so rows may arrive in
+    /// any order. A change that would still leave a broken foreign key (a child whose parent is not at this site,
+    /// the delete of a parent local rows still refer to), or that breaks another constraint of the site's table
+    /// (CHECK, NOT NULL, a unique value no order satisfies), is named in a ``ConstraintViolations`` error; the
+    /// caller applies the bundle again with those changes in `setAside`, which then skips them and lists them in
+    /// ``SiteImport/setAside`` and in `_fieldsync_problems`, so one such row never blocks the rest.
+    ///
     /// A row a person decided at the hub (outcome ``RowOutcome/Kind/resolved``, the first time it arrives) is
     /// taken even over a newer local edit, and that edit is made again on top of it: the columns whose local value
     /// differs from the site's version the hub recorded (``RowOutcome/values``) are written back after the
     /// decided row, through the capture triggers, so they travel as a new change based on the decided row and
     /// keep their edit time. A newer local delete stands instead (it then builds on the decided row); a decided
     /// delete removes the row. The local row as it was is kept in `_fieldsync_outcomes.local_row` either way.
-    public func importReturn(_ contents: BundleContents, header: BundleHeader) throws -> SiteImport {
+    public func importReturn(
+        _ contents: BundleContents, header: BundleHeader, setAside: [ImportProblem] = []
+    ) throws -> SiteImport {
         let hubID = try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") ?? ""
         guard header.sender == hubID, header.recipient == siteID, header.kind == .return else {
             throw StoreError(
@@ -47,6 +74,21 @@ extension SiteStore {
                     + "'\(header.recipient)'; this site '\(siteID)' takes return bundles from its hub '\(hubID)'",
                 location: connection.path)
         }
+        let properties = contents.manifest.properties
+        let acknowledgedText = properties[SyncProperty.acknowledgedChange]
+        let acknowledgedChange = acknowledgedText.flatMap { Int64($0) }
+        let throughText = properties[SyncProperty.throughVersion]
+        let throughVersion = throughText.flatMap { Int64($0) }
+        for (name, text, number) in [
+            (SyncProperty.acknowledgedChange, acknowledgedText, acknowledgedChange),
+            (SyncProperty.throughVersion, throughText, throughVersion),
+        ] where text != nil && (number == nil || number! < 0) {
+            throw StoreError(
+                .invalidState,
+                "return bundle \(header.sequence) says \(name) is '\(text!.prefix(40))', which is not a "
+                    + "non-negative whole number; nothing was applied", location: connection.path)
+        }
+        let skip = Set(setAside.map { $0.table + "\u{0}" + $0.key })
         // A larger page cache for the import's one transaction: a first load touches the table, its indexes and
         // _fieldsync_rows at once, and SQLite's 2 MB default spills pages to disk and reads them back.
         try connection.execute("PRAGMA cache_size = -65536")
@@ -55,7 +97,7 @@ extension SiteStore {
             let last = UInt64(try stateInteger("last_return_sequence"))
             var report = SiteImport(
                 status: .applied, bundleID: header.bundleID, sequence: header.sequence, missedSequences: nil,
-                applied: 0, keptLocal: 0, outcomes: [], createdTables: [])
+                applied: 0, keptLocal: 0, outcomes: [], untracked: [:], setAside: [])
             if header.sequence <= last {
                 let seen =
                     try connection.scalar(
@@ -64,11 +106,18 @@ extension SiteStore {
                 return report
             }
             if header.sequence > last + 1 { report.missedSequences = (last + 1)...(header.sequence - 1) }
-            let properties = contents.manifest.properties
-            if let text = properties[SyncProperty.acknowledgedChange], let acknowledged = Int64(text) {
+            if let acknowledged = acknowledgedChange {
+                let counter = try counters().value
+                guard acknowledged <= counter else {
+                    throw StoreError(
+                        .invalidState,
+                        "return bundle \(header.sequence) acknowledges this site's changes up to \(acknowledged), "
+                            + "but this site has made only \(counter); taking it would stop changes from being sent. "
+                            + "Refused: nothing was applied (if this database was restored from an older copy, see "
+                            + "docs/sync.md, 'A site restored from a backup')", location: connection.path)
+                }
                 try connection.run(
-                    "UPDATE _fieldsync_counter SET acked = max(acked, ?) WHERE id = 1",
-                    [.integer(acknowledged)])
+                    "UPDATE _fieldsync_counter SET acked = max(acked, ?) WHERE id = 1", [.integer(acknowledged)])
             }
             let acknowledged = try counters().acknowledged
             // With no unacknowledged local edit anywhere (a first load, a quiet site), no record needs the check.
@@ -87,20 +136,36 @@ extension SiteStore {
             }
             try connection.execute("PRAGMA defer_foreign_keys = ON")
             try connection.run("INSERT INTO _fieldsync_applying (origin) VALUES (?)", [.text(hubID)])
+            let tracked = Dictionary(try tables().map { ($0.name, $0) }) { first, _ in first }
             var appliers: [String: ReturnApplier] = [:]
             var applierOrder: [String] = []
             var failed: [(applier: ReturnApplier, change: Change, error: StoreError)] = []
             while let batch = try contents.nextBatch() {
                 let name = batch.schema.name
+                // Tables the site did not choose are never written, whatever the hub sends: a table the hub added
+                // later may hold local data the site keeps to itself.
+                guard let local = tracked[name] else {
+                    var count = 0
+                    try batch.forEach { _ in count += 1 }
+                    report.untracked[name, default: 0] += count
+                    continue
+                }
                 if appliers[name] == nil {
-                    let (applier, created) = try ReturnApplier.make(
-                        for: batch.schema, store: self, decided: decided[name] ?? [])
-                    appliers[name] = applier
+                    appliers[name] = try ReturnApplier.make(
+                        for: batch.schema, local: local, connection: connection, decided: decided[name] ?? [])
                     applierOrder.append(name)
-                    if created { report.createdTables.append(name) }
                 }
                 let applier = appliers[name]!
                 try batch.forEach { change in
+                    if !skip.isEmpty {
+                        let key = try applier.keyText(of: change)
+                        if skip.contains(name + "\u{0}" + key),
+                            let problem = setAside.first(where: { $0.table == name && $0.key == key })
+                        {
+                            if !report.setAside.contains(problem) { report.setAside.append(problem) }
+                            return
+                        }
+                    }
                     do {
                         if try applier.apply(change, acknowledged: anyPending ? acknowledged : nil) {
                             report.applied += 1
@@ -113,7 +178,7 @@ extension SiteStore {
                 }
             }
             // A row that broke a constraint (say, a unique value another row still held) is retried once the rest
-            // is in; what still fails stops the import, which rolls back whole.
+            // is in; what still fails is set aside (see applyCycles).
             var progress = true
             while progress && !failed.isEmpty {
                 progress = false
@@ -130,44 +195,189 @@ extension SiteStore {
                 failed = still
             }
             if !failed.isEmpty {
-                report.applied += try applyCycles(failed.map { ($0.applier, $0.change) })
+                report.applied += try applyCycles(failed)
             }
             for applier in appliers.values { try applier.flushVersions() }
             try connection.run("DELETE FROM _fieldsync_applying")
             // Captured now, on top of the decided rows and their hub versions.
             for name in applierOrder { try appliers[name]!.makeLocalEditsAgain() }
+            let violations = try foreignKeyViolations(written: appliers.mapValues(\.written))
+            if !violations.isEmpty { throw ConstraintViolations(problems: violations, location: connection.path) }
+            try recordSetAside(report.setAside)
+            try recordUntracked(report.untracked, returnSequence: Int64(header.sequence))
             try setState("last_return_sequence", .integer(Int64(header.sequence)))
             try setState("last_return_bundle", .text(header.bundleID))
             try connection.run(
                 "INSERT INTO _fieldsync_received (bundle_id, sequence, applied_at) VALUES (?, ?, ?) "
                     + "ON CONFLICT (bundle_id) DO NOTHING",
                 [.text(header.bundleID), .integer(Int64(header.sequence)), .text(nowText())])
-            if let text = properties[SyncProperty.throughVersion], let through = Int64(text) {
+            if let through = throughVersion {
                 try setState("hub_version", .integer(max(through, try stateInteger("hub_version"))))
             }
             try setState("last_import_at", .text(nowText()))
+            var message =
+                "bundle \(header.bundleID): \(report.applied) applied, \(report.keptLocal) kept local, "
+                + "\(report.outcomes.count) outcomes"
+            if !report.untracked.isEmpty {
+                message +=
+                    "; not applied, for tables this site does not track: "
+                    + report.untracked.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
+                    .joined(separator: ", ")
+            }
+            if !report.setAside.isEmpty {
+                message +=
+                    "; set aside (constraint): "
+                    + report.setAside.map { "\($0.table) \($0.key)" }.joined(separator: ", ")
+            }
             try log(
-                "import", sequence: Int64(header.sequence), rows: report.applied, status: "ok",
-                message: "bundle \(header.bundleID): \(report.applied) applied, \(report.keptLocal) kept local, "
-                    + "\(report.outcomes.count) outcomes")
+                "import", sequence: Int64(header.sequence), rows: report.applied,
+                status: report.untracked.isEmpty && report.setAside.isEmpty ? "ok" : "warning", message: message)
             return report
         }
     }
 
-    /// Rows that still break a unique constraint after every retry form cycles, such as two rows that swapped
-    /// values: one at a time they can never go in. Where no other table's foreign key acts on delete, the rows in
-    /// question are removed and written again together (foreign keys are deferred to commit). Otherwise the import
-    /// stops with a message naming the row, and rolls back whole.
-    private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change)]) throws -> Int {
-        for entry in failed where try !deletesAreSafe(entry.applier.table) {
+    /// Lists hub changes this import did not apply for a broken foreign key, for `status`.
+    private func recordSetAside(_ problems: [ImportProblem]) throws {
+        for problem in problems {
+            try connection.run(
+                "INSERT INTO _fieldsync_problems (tbl, pk, reason, at, kind) VALUES (?, ?, ?, ?, 'import') "
+                    + "ON CONFLICT (tbl, pk) DO UPDATE SET reason = excluded.reason, at = excluded.at, kind = 'import'",
+                [.text(problem.table), .text(problem.key), .text(problem.reason), .text(nowText())])
+        }
+    }
+
+    /// Remembers, for `status`, the hub's tables this site received changes for but does not track.
+    private func recordUntracked(_ untracked: [String: Int], returnSequence: Int64) throws {
+        for (table, changes) in untracked {
+            try connection.run(
+                "INSERT INTO _fieldsync_untracked (tbl, changes, return_sequence, at) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (tbl) DO UPDATE SET changes = changes + excluded.changes, "
+                    + "return_sequence = excluded.return_sequence, at = excluded.at",
+                [.text(table), .integer(Int64(changes)), .integer(returnSequence), .text(nowText())])
+        }
+    }
+
+    /// The hub changes of this import that leave a broken foreign key, each named with the change to set aside:
+    /// the child row when the hub wrote it (`written`: keys written or deleted by this import, by table),
+    /// otherwise the parent row the hub removed. Only reads.
+    ///
+    /// Nothing to do while SQLite counts no violation made in this transaction. Otherwise the rows that break a
+    /// foreign key are looked for in the tables written and the tables whose foreign keys refer to them; rows that
+    /// broke one before this import (written while foreign keys were off) and that no change explains are left
+    /// alone. If violations remain that no change explains, the import stops with a message naming them.
+    func foreignKeyViolations(written: [String: Set<String>]) throws -> [ImportProblem] {
+        guard connection.hasUnresolvedForeignKeys else { return [] }
+        let touched = Set(written.keys)
+        let schemas = Dictionary(try tables().map { ($0.name, $0) }) { first, _ in first }
+        // Tables the site does not track may refer to tracked ones too: a hub delete must not orphan their rows.
+        var children = touched
+        for (name, kind) in try SQLiteSchema.tableKinds(in: connection) where kind == .table {
+            if try Self.parents(of: name, connection: connection).contains(where: touched.contains) {
+                children.insert(name)
+            }
+        }
+        var problems: [ImportProblem] = []
+        var unexplained: [String] = []
+        for child in children.sorted() {
+            let rows = try connection.query(
+                "SELECT rowid, \"parent\", fkid FROM pragma_foreign_key_check(?)", [.text(child)])
+            for row in rows {
+                guard let parent = row[1].textValue, let fkid = row[2].integerValue else { continue }
+                let key = try foreignKey(of: child, id: fkid)
+                // A row of an untracked table is named by its rowid.
+                let childKeyText = schemas[child].map { SQLText.keyJSON($0, prefix: "t") } ?? "json_array(t.rowid)"
+                let columns = key.from.map { "t." + Identifier.quoted($0) }
+                let values: [Value]?
+                if let rowid = row[0].integerValue {
+                    values = try connection.query(
+                        "SELECT \(childKeyText), json_array(\(columns.joined(separator: ", "))) "
+                            + "FROM \(Identifier.quoted(child)) AS t WHERE t.rowid = ?", [.integer(rowid)]
+                    ).first
+                } else if schemas[child] == nil {
+                    values = nil
+                } else {
+                    // WITHOUT ROWID: pragma_foreign_key_check gives no rowid; find a row by its dangling value.
+                    let target = key.to.map(Identifier.quoted)
+                    values = try connection.query(
+                        "SELECT \(childKeyText), json_array(\(columns.joined(separator: ", "))) "
+                            + "FROM \(Identifier.quoted(child)) AS t WHERE "
+                            + columns.map { "\($0) IS NOT NULL" }.joined(separator: " AND ")
+                            + " AND NOT EXISTS (SELECT 1 FROM \(Identifier.quoted(parent)) AS p WHERE "
+                            + zip(columns, target).map { "p.\($1) = \($0)" }.joined(separator: " AND ") + ") LIMIT 1"
+                    ).first
+                }
+                let childKey = values?[0].textValue ?? "?"
+                let parentKey = values?[1].textValue ?? "?"
+                let constraint =
+                    "FOREIGN KEY (\(key.from.joined(separator: ", "))) of \(child) \(childKey) refers to "
+                    + "\(parent) \(parentKey)"
+                if written[child]?.contains(childKey) == true {
+                    problems.append(
+                        ImportProblem(
+                            table: child, key: childKey,
+                            reason: "the hub's row breaks a \(constraint), which is not at this site"))
+                } else if key.toPrimaryKey, written[parent]?.contains(parentKey) == true {
+                    problems.append(
+                        ImportProblem(
+                            table: parent, key: parentKey,
+                            reason: "the hub deleted this row, but \(constraint) still; the row stays here"))
+                } else {
+                    unexplained.append("\(constraint), which is not at this site")
+                }
+            }
+        }
+        if problems.isEmpty {
             throw StoreError(
                 .constraint,
-                "cannot apply the hub's row \(entry.applier.describeKey(entry.change)): it breaks a "
-                    + "unique constraint together with other rows; nothing from this bundle was applied",
-                location: connection.path)
+                "the hub's changes break a foreign key: "
+                    + (unexplained.isEmpty ? "SQLite did not say which" : unexplained.joined(separator: "; "))
+                    + "; nothing from this bundle was applied", location: connection.path)
         }
+        return Array(Set(problems)).sorted { ($0.table, $0.key) < ($1.table, $1.key) }
+    }
+
+    /// The columns of foreign key `id` of `table`, and whether it refers to the parent's primary key.
+    private func foreignKey(of table: String, id: Int64) throws -> (from: [String], to: [String], toPrimaryKey: Bool) {
+        let rows = try connection.query(
+            "SELECT \"from\", \"to\", \"table\" FROM pragma_foreign_key_list(?) WHERE id = ? ORDER BY seq",
+            [.text(table), .integer(id)])
+        let from = rows.compactMap { $0[0].textValue }
+        var to = rows.map { $0[1].textValue }
+        let parent = rows.first?[2].textValue ?? ""
+        let parentKey = try tables().first { $0.name == parent }?.primaryKey ?? []
+        if to.allSatisfy({ $0 == nil }) { to = parentKey.map { $0 } }
+        let columns = to.compactMap { $0 }
+        return (from, columns, columns == parentKey)
+    }
+
+    /// Rows that still break a unique constraint after every retry form cycles, such as two rows that swapped
+    /// values: one at a time they can never go in. Where no other table's foreign key acts on delete, the rows in
+    /// question are removed and written again together (foreign keys are deferred to the end). A row that cannot go
+    /// in even so (it breaks a CHECK or NOT NULL constraint of this site's table, or a unique value no order
+    /// satisfies), or whose removal another table's foreign key would act on, is named in a
+    /// ``ConstraintViolations`` error, so that the caller sets it aside and applies the rest.
+    private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change, error: StoreError)]) throws -> Int {
+        var problems: [ImportProblem] = []
+        for entry in failed where try !deletesAreSafe(entry.applier.table) {
+            problems.append(
+                ImportProblem(
+                    table: entry.applier.table, key: try entry.applier.keyText(of: entry.change),
+                    reason: "the hub's row breaks a constraint here (\(entry.error.message)), and it cannot be "
+                        + "written again with the rows it conflicts with"))
+        }
+        if !problems.isEmpty { throw ConstraintViolations(problems: problems, location: connection.path) }
         for entry in failed { try entry.applier.remove(entry.change) }
-        for entry in failed { _ = try entry.applier.apply(entry.change, acknowledged: nil) }
+        for entry in failed {
+            do {
+                _ = try entry.applier.apply(entry.change, acknowledged: nil)
+            } catch let error as StoreError where error.code == .constraint {
+                problems.append(
+                    ImportProblem(
+                        table: entry.applier.table, key: try entry.applier.keyText(of: entry.change),
+                        reason: "the hub's row breaks a constraint here: \(error.message)"))
+            }
+        }
+        if !problems.isEmpty { throw ConstraintViolations(problems: problems, location: connection.path) }
         return failed.count
     }
 
@@ -214,6 +424,21 @@ extension SiteStore {
     }
 }
 
+/// Hub changes that would break a constraint at the site (a foreign key, a CHECK or NOT NULL constraint, a unique
+/// value no order satisfies), each named with its table, key and the constraint.
+///
+/// ``SiteStore/importReturn(_:header:setAside:)`` throws it (rolling back); applying the bundle again with these
+/// changes set aside applies the rest.
+public struct ConstraintViolations: Error, Sendable, CustomStringConvertible {
+    public var problems: [ImportProblem]
+    /// The site database.
+    public var location: String
+
+    public var description: String {
+        "\(location): " + problems.map { "\($0.table) \($0.key): \($0.reason)" }.joined(separator: "; ")
+    }
+}
+
 /// Applies one table's hub changes at a site: maps the hub's columns onto the local table by name, skips records
 /// with unacknowledged local edits (except rows a person decided at the hub), and records the hub version of each
 /// applied record.
@@ -232,6 +457,8 @@ final class ReturnApplier {
     /// Hub versions of applied records, written in key order in groups: far fewer page visits in
     /// `_fieldsync_rows` than one random insert per row.
     private var versions: [(key: String, version: Int64)] = []
+    /// Keys of the records this applier wrote, for naming the change behind a broken foreign key.
+    private(set) var written = Set<String>()
     private let canonicalKey: SQLiteStatement
     private let keyIndexes: [Int]
     /// SQLite's affinity of each local key column, for building plain keys without a round trip.
@@ -292,44 +519,35 @@ final class ReturnApplier {
                 + ") RETURNING json_array(\(keyList))")
     }
 
-    /// An applier for `incoming`'s table; creates and tracks the table first if the site does not have it.
+    /// An applier for `incoming`'s table, which the site tracks as `local`.
     ///
     /// - Parameter decided: outcomes of kind `resolved` for this table, seen for the first time.
-    static func make(for incoming: TableSchema, store: SiteStore, decided: [RowOutcome] = []) throws
-        -> (ReturnApplier, created: Bool)
-    {
-        let connection = store.connection
-        var local = try store.tables().first { $0.name == incoming.name }
-        var created = false
-        if local == nil {
-            if try SQLiteSchema.tableNames(in: connection).contains(incoming.name) {
-                local = try SQLiteSchema.read(table: incoming.name, from: connection)
-            } else {
-                try connection.execute(SQLiteSchema.createStatement(for: incoming))
-                local = incoming
-                created = true
-            }
-            let position = Int(try connection.integer("SELECT count(*) FROM _fieldsync_tables"))
-            try SiteStore.track(local!, position: position, connection: connection)
-        }
-        for key in local!.primaryKey where incoming.columnIndex(named: key) == nil {
+    static func make(
+        for incoming: TableSchema, local: TableSchema, connection: SQLiteConnection, decided: [RowOutcome] = []
+    ) throws -> ReturnApplier {
+        for key in local.primaryKey where incoming.columnIndex(named: key) == nil {
             throw StoreError(
                 .schema, "the hub's table '\(incoming.name)' lacks the site's primary-key column '\(key)'",
                 location: connection.path)
         }
-        let applier = try ReturnApplier(incoming: incoming, local: local!, connection: connection)
+        let applier = try ReturnApplier(incoming: incoming, local: local, connection: connection)
         for outcome in decided {
             // The outcome names the row by the hub's key columns in the hub's order.
             guard let values = Value.arrayFromJSON(outcome.key), values.count == incoming.primaryKey.count else {
                 continue
             }
-            let ordered = local!.primaryKey.compactMap { name in
+            let ordered = local.primaryKey.compactMap { name in
                 incoming.primaryKey.firstIndex(of: name).map { values[$0] }
             }
-            guard ordered.count == local!.primaryKey.count, ordered.count == values.count else { continue }
+            guard ordered.count == local.primaryKey.count, ordered.count == values.count else { continue }
             if let key = try applier.keyJSON(ordered).textValue { applier.decided[key] = outcome }
         }
-        return (applier, created)
+        return applier
+    }
+
+    /// The key of the record `change` names, as the capture triggers write it.
+    func keyText(of change: Change) throws -> String {
+        try keyJSON(keyIndexes.map { change.values[$0] }).textValue ?? "[]"
     }
 
     /// Writes the collected hub versions to `_fieldsync_rows`, in key order.
@@ -434,6 +652,7 @@ final class ReturnApplier {
         var local = change
         local.values = mapping.map { change.values[$0] }
         try writer.apply(local)
+        written.insert(keyText)
         versions.append((keyText, change.version ?? 0))
         if case .editAgain(let edit)? = plan { editsAgain[keyText] = edit }
         if versions.count >= 20_000 { try flushVersions() }

@@ -70,6 +70,13 @@ public final class SiteStore {
         return (value, acked)
     }
 
+    /// Logs a bundle this site refused, with the reason; `status` shows the last one. Its own small transaction,
+    /// after the import's has rolled back.
+    public func logRefusal(sequence: Int64, file: String, reason: String) throws {
+        let name = file.split(separator: "/").last.map(String.init) ?? file
+        try log("import", sequence: sequence, rows: 0, status: "refused", message: "\(name): \(reason)")
+    }
+
     /// Appends a line to the site's operation log.
     func log(_ operation: String, sequence: Int64, rows: Int, status: String, message: String) throws {
         try connection.run(
@@ -98,15 +105,25 @@ public struct SiteStatus: Sendable, Codable {
     public var lastImportAt: String?
     /// Rows the hub kept its own version of or set aside, as reported in return bundles.
     public var outcomes: Int64
-    /// Rows that could not be exported (a value its column's type cannot carry); they stay pending.
+    /// Rows left out: rows that could not be exported (a value its column's type cannot carry; they stay
+    /// pending), rows whose key cannot be carried (a NULL or a BLOB), hub changes set aside for a broken foreign
+    /// key. Listed in `_fieldsync_problems`.
     public var problems: Int64
     public var tables: [String]
+    /// Tables the hub sent changes for that this site does not track (never applied here), with how many changes.
+    public var untrackedTables: [String: Int64]
+    /// The last bundle this site refused, with the reason, and when (from `_fieldsync_log`).
+    public var lastRefusal: String?
+    public var lastRefusalAt: String?
 }
 
 extension SiteStore {
     /// The site's sync state.
     public func status() throws -> SiteStatus {
         let counters = try counters()
+        let refusal = try connection.query(
+            "SELECT message, at FROM _fieldsync_log WHERE status = 'refused' ORDER BY id DESC LIMIT 1"
+        ).first
         return SiteStatus(
             site: siteID,
             hub: try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'hub_id'") ?? "",
@@ -122,6 +139,12 @@ extension SiteStore {
             lastImportAt: try connection.text("SELECT value FROM _fieldsync_state WHERE key = 'last_import_at'"),
             outcomes: try connection.integer("SELECT count(*) FROM _fieldsync_outcomes"),
             problems: try connection.integer("SELECT count(*) FROM _fieldsync_problems"),
-            tables: try tables().map(\.name))
+            tables: try tables().map(\.name),
+            untrackedTables: Dictionary(
+                try connection.query("SELECT tbl, changes FROM _fieldsync_untracked").map {
+                    ($0[0].textValue ?? "", $0[1].integerValue ?? 0)
+                }
+            ) { first, _ in first },
+            lastRefusal: refusal?[0].textValue, lastRefusalAt: refusal?[1].textValue)
     }
 }

@@ -1,0 +1,17 @@
+import FieldSyncBundle
+import FieldSyncCore
+import FieldSyncSQLite
+import FieldSyncSite
+
+extension NodeDirectory {
+    /// At a site, writes a `refused` line for a bundle file that could not even be grouped or read (missing, cut
+    /// short, not a bundle) into the site's `_fieldsync_log`, which `fieldsync status` shows. Refusals inside the
+    /// site engine log themselves. Does nothing at a hub, or if the database cannot be opened.
+    func logRefusalAtSite(_ error: any Error, files: [String]) {
+        guard configuration.role == .site, let database = configuration.database,
+            let store = try? SiteStore(path: resolve(database))
+        else { return }
+        let file = files.count == 1 ? files[0] : "\(files.count) files"
+        try? store.logRefusal(sequence: 0, file: file, reason: SiteEngine.reason(error))
+    }
+}
