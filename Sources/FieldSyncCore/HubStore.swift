@@ -68,6 +68,9 @@ public struct IngestReport: Sendable, Codable {
     /// Conflicts waiting for a person (manual rules); counted in ``conflicts`` too.
     public var pendingConflicts = 0
     public var rejected = 0
+    /// Changes that claimed a base version above the hub row's version (``ConflictJudge/hasImpossibleBase(_:hub:)``),
+    /// judged as made on an older row.
+    public var impossibleBases = 0
     /// Seconds the site's clock was found off and corrected by (``SiteClock``); `nil` when within tolerance.
     public var clockOffset: Double?
 
@@ -165,6 +168,10 @@ public protocol HubStore: AnyObject {
 
     /// Applies a site's bundle in one transaction: idempotent, with conflict detection and rows set aside.
     func ingest(_ bundle: IncomingBundle) throws -> IngestReport
+    /// Writes a refused bundle to the hub's log (`sync_log`, status `refused`), outside any ingest transaction.
+    func logRefusal(_ refusal: BundleRefusal) throws
+    /// The latest refusal per sender (registered or only claimed), oldest sender first.
+    func lastRefusals() throws -> [BundleRefusal]
 
     /// Fixes the contents of the next return bundle for `site`.
     func planReturn(for site: String) throws -> ReturnPlan

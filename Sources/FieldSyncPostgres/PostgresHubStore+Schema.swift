@@ -45,6 +45,7 @@ enum PostgresMigrations {
         Migration(
             version: 3, name: "conflicts by row",
             sql: "CREATE INDEX conflicts_row ON sync_control.conflicts (client_id, table_name, pk)"),
+        Migration(version: 4, name: "refused bundles, conflicts waiting in sync_health", sql: refusals),
     ]
 
     static let initial = """
@@ -463,6 +464,44 @@ enum PostgresMigrations {
             sync_control.pending_rows(cs.client_id) AS pending_changes,
             (SELECT count(*) FROM sync_control.conflict_notifications n
               WHERE n.client_id = cs.client_id AND n.status = 'pending') AS unresolved_conflicts,
+            (SELECT count(*) FROM sync_control.rejected_rows r
+              WHERE r.client_id = cs.client_id AND r.status = 'set_aside') AS rejected_rows
+        FROM sync_control.client_state cs;
+        """
+
+    /// Migration 4: bundles the hub refused (with the sender they claim, and whether its key checked the
+    /// signature), and `sync_health.unresolved_conflicts` counting the conflicts that wait for a decision (a manual
+    /// rule's) besides the notifications staff have not marked resolved, each conflict once.
+    static let refusals = """
+        CREATE TABLE sync_control.refused_bundles (
+            id BIGSERIAL PRIMARY KEY,
+            client_id VARCHAR(64),
+            verified boolean NOT NULL,
+            bundle_id text,
+            source text NOT NULL,
+            reason text NOT NULL,
+            refused_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX refused_bundles_client ON sync_control.refused_bundles (client_id, id);
+        COMMENT ON COLUMN sync_control.refused_bundles.client_id IS
+            'the sending site; when verified is false, only the id the file claims';
+
+        CREATE INDEX conflicts_pending ON sync_control.conflicts (client_id) WHERE decision = 'pending';
+
+        CREATE OR REPLACE VIEW sync_control.sync_health AS
+        SELECT
+            cs.client_id,
+            cs.client_name,
+            cs.last_sync_timestamp,
+            EXTRACT(EPOCH FROM (NOW() - cs.last_sync_timestamp))/3600 AS hours_since_sync,
+            cs.sync_status,
+            sync_control.pending_rows(cs.client_id) AS pending_changes,
+            (SELECT count(*) FROM sync_control.conflicts c
+              WHERE c.client_id = cs.client_id AND c.decision = 'pending')
+            + (SELECT count(*) FROM sync_control.conflict_notifications n
+              WHERE n.client_id = cs.client_id AND n.status = 'pending'
+                AND NOT EXISTS (SELECT 1 FROM sync_control.conflicts c
+                                WHERE c.id = n.conflict_id AND c.decision = 'pending')) AS unresolved_conflicts,
             (SELECT count(*) FROM sync_control.rejected_rows r
               WHERE r.client_id = cs.client_id AND r.status = 'set_aside') AS rejected_rows
         FROM sync_control.client_state cs;

@@ -143,16 +143,25 @@ public final class PostgresHubStore: HubStore {
 
     // MARK: Tables
 
+    /// The synced tables in apply order. A table registered under a name FieldSync keeps for itself (by a release
+    /// that did not refuse one) is left out: it is never synced, whatever its registration says.
     public func tables() throws -> [TableSchema] {
-        try connection.query("SELECT schema_json FROM sync_control.synced_tables ORDER BY position, table_name")
-            .rows.map { row in
-                try JSONDecoder().decode(TableSchema.self, from: Data((row[0] ?? "").utf8))
-            }
+        try connection.query(
+            "SELECT table_name, schema_json FROM sync_control.synced_tables ORDER BY position, table_name"
+        ).rows.compactMap { row in
+            guard Identifier.reservedTableReason(row[0] ?? "") == nil else { return nil }
+            return try JSONDecoder().decode(TableSchema.self, from: Data((row[1] ?? "").utf8))
+        }
     }
 
     @discardableResult
     public func addTable(name: String, schema: TableSchema?) throws -> TableSchema {
-        try connection.withTransaction {
+        try TableSchema.checkSyncableName(name)
+        if let schema {
+            try schema.validate()
+            try schema.checkSyncable()
+        }
+        return try connection.withTransaction {
             try connection.advisoryTransactionLock("fieldsync.tables")
             // The transaction id comes before any version: see the return watermark.
             try connection.run("SELECT pg_current_xact_id()")
@@ -177,6 +186,8 @@ public final class PostgresHubStore: HubStore {
                     name: name, columns: read.columns.filter { !Self.syncColumns.contains($0.name) },
                     primaryKey: read.primaryKey)
             }
+            try table.validate()
+            try table.checkSyncable()
             // Every column must exist with a type FieldSync can carry (this also refuses unknown types by name).
             let present = try PostgresSchema.read(table: name, schema: configuration.dataSchema, from: connection)
             for column in table.columns where present.columnIndex(named: column.name) == nil {
@@ -251,6 +262,30 @@ public final class PostgresHubStore: HubStore {
     }
 
     /// Appends a line to `sync_control.sync_log`.
+    public func logRefusal(_ refusal: BundleRefusal) throws {
+        try connection.withTransaction {
+            try connection.run(
+                "INSERT INTO sync_control.refused_bundles (client_id, verified, bundle_id, source, reason) "
+                    + "VALUES ($1, $2, $3, $4, $5)",
+                [refusal.site, refusal.verified ? "t" : "f", refusal.bundleID, refusal.source, refusal.reason])
+            try log(
+                site: refusal.site, operation: "ingest", rows: 0, milliseconds: 0, status: BundleRefusal.logStatus,
+                message: refusal.logMessage, error: refusal.reason)
+        }
+    }
+
+    public func lastRefusals() throws -> [BundleRefusal] {
+        try connection.query(
+            "SELECT DISTINCT ON (client_id) client_id, verified, bundle_id, source, reason, "
+                + "to_char(refused_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                + "FROM sync_control.refused_bundles ORDER BY client_id, id DESC"
+        ).rows.map { row in
+            BundleRefusal(
+                site: row[0], verified: row[1] == "t", bundleID: row[2], source: row[3] ?? "", reason: row[4] ?? "",
+                at: row[5])
+        }
+    }
+
     func log(
         site: String?, operation: String, table: String? = nil, rows: Int, milliseconds: Int, status: String,
         message: String, error: String? = nil

@@ -129,6 +129,10 @@ public final class SQLiteHubStore: HubStore {
             ON _fieldsync_conflict_notifications (delivery, next_attempt_at);
         CREATE INDEX IF NOT EXISTS _fieldsync_conflict_notifications_conflict
             ON _fieldsync_conflict_notifications (conflict_id);
+        CREATE TABLE IF NOT EXISTS _fieldsync_refusals (
+            id INTEGER PRIMARY KEY, site_id TEXT, verified INTEGER NOT NULL, bundle_id TEXT, source TEXT NOT NULL,
+            reason TEXT NOT NULL, refused_at TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS _fieldsync_refusals_site ON _fieldsync_refusals (site_id, id);
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, site_id TEXT, operation TEXT NOT NULL, table_name TEXT, rows INTEGER,
             duration_ms INTEGER, status TEXT NOT NULL, message TEXT, created_at TEXT NOT NULL);
@@ -179,15 +183,24 @@ public final class SQLiteHubStore: HubStore {
 
     // MARK: Tables
 
+    /// The synced tables in apply order. A table registered under a name FieldSync keeps for itself (by a release
+    /// that did not refuse one) is left out: it is never synced, whatever its registration says.
     public func tables() throws -> [TableSchema] {
-        try connection.query("SELECT schema_json FROM _fieldsync_tables ORDER BY position, name").map { row in
-            try JSONDecoder().decode(TableSchema.self, from: Data((row[0].textValue ?? "").utf8))
+        try connection.query("SELECT name, schema_json FROM _fieldsync_tables ORDER BY position, name").compactMap {
+            row in
+            guard Identifier.reservedTableReason(row[0].textValue ?? "") == nil else { return nil }
+            return try JSONDecoder().decode(TableSchema.self, from: Data((row[1].textValue ?? "").utf8))
         }
     }
 
     @discardableResult
     public func addTable(name: String, schema: TableSchema?) throws -> TableSchema {
-        try connection.withTransaction {
+        try TableSchema.checkSyncableName(name)
+        if let schema {
+            try schema.validate()
+            try schema.checkSyncable()
+        }
+        return try connection.withTransaction {
             let exists = try SQLiteSchema.tableNames(in: connection).contains(name)
             let table: TableSchema
             if let schema {
@@ -208,6 +221,8 @@ public final class SQLiteHubStore: HubStore {
                     name: name, columns: read.columns.filter { !Self.syncColumns.contains($0.name) },
                     primaryKey: read.primaryKey)
             }
+            try table.validate()
+            try table.checkSyncable()
             let present = try SQLiteSchema.read(table: name, from: connection).columns.map(\.name)
             for column in table.columns where !present.contains(column.name) {
                 throw StoreError(
@@ -310,6 +325,36 @@ public final class SQLiteHubStore: HubStore {
                 SELECT RAISE(IGNORE);
             END;
             """
+    }
+
+    // MARK: Refused bundles
+
+    public func logRefusal(_ refusal: BundleRefusal) throws {
+        try connection.withTransaction {
+            let now = nowText()
+            try connection.run(
+                "INSERT INTO _fieldsync_refusals (site_id, verified, bundle_id, source, reason, refused_at) "
+                    + "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    refusal.site.map(Value.text) ?? .null, .integer(refusal.verified ? 1 : 0),
+                    refusal.bundleID.map(Value.text) ?? .null, .text(refusal.source), .text(refusal.reason),
+                    .text(now),
+                ])
+            try log(
+                site: refusal.site, operation: "ingest", rows: 0, milliseconds: 0, status: BundleRefusal.logStatus,
+                message: refusal.logMessage)
+        }
+    }
+
+    public func lastRefusals() throws -> [BundleRefusal] {
+        try connection.query(
+            "SELECT site_id, verified, bundle_id, source, reason, refused_at FROM _fieldsync_refusals "
+                + "WHERE id IN (SELECT max(id) FROM _fieldsync_refusals GROUP BY site_id) ORDER BY site_id"
+        ).map { row in
+            BundleRefusal(
+                site: row[0].textValue, verified: row[1].integerValue == 1, bundleID: row[2].textValue,
+                source: row[3].textValue ?? "", reason: row[4].textValue ?? "", at: row[5].textValue)
+        }
     }
 
     /// Appends a line to `_fieldsync_log` (the hub's `sync_log`).
