@@ -44,7 +44,7 @@ public final class HubEngine {
                     "refused bundle not logged",
                     metadata: ["fieldsync.bundle.source": "\(refusal.source)", "fieldsync.error": "\(logError)"])
             }
-            logger.warning(
+            logger.info(
                 "bundle refused",
                 metadata: [
                     "fieldsync.bundle.source": "\(refusal.source)", "fieldsync.site": "\(refusal.site ?? "?")",
