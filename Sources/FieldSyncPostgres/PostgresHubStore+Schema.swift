@@ -470,8 +470,10 @@ enum PostgresMigrations {
         """
 
     /// Migration 4: bundles the hub refused (with the sender they claim, and whether its key checked the
-    /// signature), and `sync_health.unresolved_conflicts` counting the conflicts that wait for a decision (a manual
-    /// rule's) besides the notifications staff have not marked resolved, each conflict once.
+    /// signature); `sync_health.unresolved_conflicts` counting the conflicts that wait for a decision (a manual
+    /// rule's) besides the notifications staff have not marked resolved, each conflict once; and a `DELETE` of a
+    /// row that rows of another table still reference through a foreign key refused (it becomes a tombstone, which
+    /// PostgreSQL's own foreign-key check never sees, and the sites holding those rows would refuse the delete).
     static let refusals = """
         CREATE TABLE sync_control.refused_bundles (
             id BIGSERIAL PRIMARY KEY,
@@ -487,6 +489,48 @@ enum PostgresMigrations {
             'the sending site; when verified is false, only the id the file claims';
 
         CREATE INDEX conflicts_pending ON sync_control.conflicts (client_id) WHERE decision = 'pending';
+
+        -- As before, and: a row that rows of another table still reference (a foreign key declared at the hub) is
+        -- not deleted; the error names the row's key and both tables. Tombstoned child rows reference nothing.
+        CREATE OR REPLACE FUNCTION sync_control.keep_tombstone() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        DECLARE
+            condition text;
+            ref record;
+            referenced boolean;
+            row_key text;
+        BEGIN
+            FOR ref IN
+                SELECT c.conrelid::regclass::text AS child,
+                       string_agg(format('%I = ($1).%I', ca.attname, pa.attname), ' AND ') AS matches,
+                       string_agg(quote_ident(ca.attname), ', ') AS columns,
+                       EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = c.conrelid
+                               AND d.attname = 'sync_deleted' AND NOT d.attisdropped) AS synced
+                FROM pg_constraint c
+                CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(child_column, parent_column)
+                JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_column
+                JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_column
+                WHERE c.contype = 'f' AND c.confrelid = TG_RELID
+                GROUP BY c.oid, c.conrelid
+            LOOP
+                EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE %s%s)', ref.child, ref.matches,
+                               CASE WHEN ref.synced THEN ' AND NOT sync_deleted' ELSE '' END)
+                    INTO referenced USING OLD;
+                IF referenced THEN
+                    SELECT json_agg(to_jsonb(OLD) -> k.name ORDER BY k.n)::text INTO row_key
+                        FROM unnest(TG_ARGV) WITH ORDINALITY AS k(name, n);
+                    RAISE EXCEPTION 'row % of table % is still referenced by rows of table % (%)', row_key,
+                        TG_TABLE_NAME, ref.child, ref.columns
+                        USING ERRCODE = 'foreign_key_violation',
+                              HINT = 'delete or change those rows first; the sites that hold them would refuse '
+                                  'the delete';
+                END IF;
+            END LOOP;
+            SELECT string_agg(format('%I = ($1).%I', k, k), ' AND ') INTO condition FROM unnest(TG_ARGV) AS k;
+            EXECUTE format('UPDATE %s SET sync_deleted = true WHERE %s AND NOT sync_deleted', TG_RELID::regclass,
+                           condition) USING OLD;
+            RETURN NULL;
+        END
+        $fn$;
 
         CREATE OR REPLACE VIEW sync_control.sync_health AS
         SELECT

@@ -326,6 +326,58 @@ import Testing
         try world.exchangeRounds(1)
     }
 
+    // MARK: Deletes of rows other rows still reference
+
+    /// With a foreign key declared at the hub, HQ's `DELETE` of a parent row that synced child rows still reference
+    /// is refused, naming both tables (the delete would become a tombstone that the database's own check never sees,
+    /// and every site holding the children would refuse it); once the children are gone the delete goes through
+    /// and reaches the sites.
+    @Test(arguments: HubStoreKind.available)
+    func aDeleteOfAReferencedParentIsRefusedAtTheHub(_ kind: HubStoreKind) throws {
+        let world = try SyncWorld(sites: ["site-a", "site-b"], hub: kind) { db in
+            try db.execute(
+                "CREATE TABLE households (id TEXT PRIMARY KEY, name TEXT); "
+                    + "CREATE TABLE members (id TEXT PRIMARY KEY, household_id TEXT REFERENCES households (id), "
+                    + "name TEXT)")
+        }
+        switch kind {
+        case .sqlite:
+            // SQLite adds a foreign key only by making the table again; the table is then adopted again.
+            try world.hubDatabase.execute(
+                """
+                ALTER TABLE members RENAME TO members_old;
+                CREATE TABLE members (id TEXT PRIMARY KEY, household_id TEXT REFERENCES households (id), name TEXT,
+                    sync_version INTEGER NOT NULL DEFAULT 0, sync_modified_at TEXT,
+                    sync_deleted INTEGER NOT NULL DEFAULT 0, sync_origin_client TEXT);
+                INSERT INTO members SELECT * FROM members_old;
+                DROP TABLE members_old;
+                """)
+            try world.hubStore.addTable(name: "members", schema: nil)
+        case .postgres:
+            try world.hubSQL.execute(
+                "ALTER TABLE members ADD FOREIGN KEY (household_id) REFERENCES households (id)")
+        }
+        try world.site("site-a").database.execute(
+            "INSERT INTO households VALUES ('h1', 'Achieng'); INSERT INTO households VALUES ('h2', 'Baraka'); "
+                + "INSERT INTO members VALUES ('m1', 'h1', 'Amani')")
+        try world.exchangeRounds(1)
+        let error = try #require(throws: StoreError.self) {
+            try world.hubSQL.execute("DELETE FROM households WHERE id = 'h1'")
+        }
+        #expect(error.message.contains("households"))
+        #expect(error.message.contains("members"))
+        if kind == .postgres { #expect(error.message.contains("[\"h1\"]")) }
+        #expect(try world.hubRows("households").count == 2)
+        // A parent nobody references goes; so does one whose children went first.
+        try world.hubSQL.execute("DELETE FROM households WHERE id = 'h2'")
+        try world.hubSQL.execute("DELETE FROM members WHERE id = 'm1'")
+        try world.hubSQL.execute("DELETE FROM households WHERE id = 'h1'")
+        try world.exchangeRounds(1)
+        #expect(try world.siteRows("site-b", "households").isEmpty)
+        #expect(try world.siteRows("site-b", "members").isEmpty)
+        try world.expectConverged()
+    }
+
     // MARK: Refusals leave a trace
 
     /// Bundles refused for an unknown sender (its claimed id, marked unverified), a bad signature, the wrong
