@@ -37,21 +37,31 @@ public final class HubEngine {
             return try importBundle(paths: paths, refusal: &refusal)
         } catch {
             refusal.reason = Self.reason(error)
-            do {
-                try store.logRefusal(refusal)
-            } catch let logError {
-                logger.error(
-                    "refused bundle not logged",
-                    metadata: ["fieldsync.bundle.source": "\(refusal.source)", "fieldsync.error": "\(logError)"])
-            }
-            logger.info(
+            log(refusal)
+            throw error
+        }
+    }
+
+    /// Writes to the hub's log a bundle refused before it reached ``importBundle(paths:)`` (for example a file whose
+    /// header cannot be read while its parts are grouped); the sender is unknown.
+    public func logRefusal(of path: String, error: any Error) {
+        log(BundleRefusal(site: nil, verified: false, bundleID: nil, source: path, reason: Self.reason(error)))
+    }
+
+    private func log(_ refusal: BundleRefusal) {
+        do {
+            try store.logRefusal(refusal)
+        } catch let logError {
+            logger.error(
+                "refused bundle not logged",
+                metadata: ["fieldsync.bundle.source": "\(refusal.source)", "fieldsync.error": "\(logError)"])
+        }
+        logger.info(
                 "bundle refused",
                 metadata: [
                     "fieldsync.bundle.source": "\(refusal.source)", "fieldsync.site": "\(refusal.site ?? "?")",
-                    "fieldsync.site.verified": "\(refusal.verified)",
-                ])
-            throw error
-        }
+                "fieldsync.site.verified": "\(refusal.verified)",
+            ])
     }
 
     /// What a person is told of a refusal: the error's own message, never Foundation's text.

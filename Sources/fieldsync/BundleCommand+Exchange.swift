@@ -89,7 +89,18 @@ extension BundleCommand {
             let node = try reportingErrors { try NodeDirectory.load(dir) }
             var refused = 0
             var results: [ImportResult] = []
-            for group in try reportingErrors({ try Self.groups(files) }) {
+            let groups = try reportingErrors {
+                do {
+                    return try Self.groups(files)
+                } catch {
+                    // A file refused before its sender is known is still written to the hub's log.
+                    if node.configuration.role == .hub, let engine = try? node.hubEngine() {
+                        engine.logRefusal(of: (error as? BundleError)?.path ?? files.first ?? "", error: error)
+                    }
+                    throw error
+                }
+            }
+            for group in groups {
                 do {
                     let result: ImportResult
                     switch node.configuration.role {

@@ -21,8 +21,9 @@ struct StatusCommand: ParsableCommand {
             case .hub:
                 let engine = try node.hubEngine()
                 let sites = try engine.store.sites()
+                let refusals = try engine.store.lastRefusals()
                 if json {
-                    try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites))
+                    try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites, refusals: refusals))
                     return
                 }
                 let pending = try engine.store.conflicts(ConflictFilter(pendingOnly: true))
@@ -44,6 +45,17 @@ struct StatusCommand: ParsableCommand {
                         "  conflicts recorded:    \(site.conflicts)"
                             + (waiting > 0 ? ", \(waiting) waiting for a decision" : ""))
                     print("  rows set aside:        \(site.rejected)")
+                    if let refusal = refusals.first(where: { $0.site == site.id }) {
+                        print("  last bundle refused:   \(Self.describe(refusal))")
+                    }
+                }
+                let strangers = refusals.filter { refusal in !sites.contains { $0.id == refusal.site } }
+                if !strangers.isEmpty {
+                    print("")
+                    print("Bundles refused from senders that are not registered (the ids are what the files claim):")
+                    for refusal in strangers {
+                        print("  \(refusal.site ?? "(no readable header)"): \(Self.describe(refusal))")
+                    }
                 }
                 if !pending.isEmpty {
                     print("")
@@ -79,7 +91,16 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
+extension StatusCommand {
+    /// One line for a refused bundle: when, the file, why, and whether the sender is only claimed.
+    static func describe(_ refusal: BundleRefusal) -> String {
+        "\(refusal.at ?? "?") \(refusal.source): \(refusal.reason)" + (refusal.verified ? "" : " (sender not verified)")
+    }
+}
+
 struct HubStatusReport: Encodable {
     var hub: String
     var sites: [SiteRecord]
+    /// The latest refused bundle per sender, registered or only claimed.
+    var refusals: [BundleRefusal]
 }

@@ -460,6 +460,13 @@ import Testing
         if [.tamperedAtHub, .cutShortAtHub, .unregisteredSite, .returnBundleAtHub].contains(refusal) {
             let logged = try SQLiteShell.run(network.hubStore, "SELECT reason FROM _fieldsync_refusals")
             #expect(expected.allSatisfy { logged.contains($0) || $0.hasSuffix(".fsb") }, "refusals: \(logged)")
+            // `fieldsync status` at the hub shows the latest refusal per sender.
+            let status = try network.succeed(["status", "--dir", network.hubDirectory]).stdout
+            #expect(
+                status.contains(
+                    [.tamperedAtHub].contains(refusal)
+                        ? "last bundle refused:" : "Bundles refused from senders that are not registered"),
+                "\(status)")
         }
         for (name, dump) in before {
             #expect(after[name] == dump, "\(name) changed: \(SQLiteShell.firstDifference(dump, after[name] ?? ""))")
