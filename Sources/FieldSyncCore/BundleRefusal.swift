@@ -35,8 +35,9 @@ public struct BundleRefusal: Sendable, Codable, Hashable {
         return message + ": " + reason
     }
 
-    /// The status of a refusal's log line.
-    public static let logStatus = "refused"
+    /// The status of a refusal's log line: `error`, which the reference procedure's `sync_metrics` and
+    /// `check_sync_alerts()` count.
+    public static let logStatus = "error"
 
     enum CodingKeys: String, CodingKey {
         case site, verified, bundleID = "bundle_id", source, reason, at

@@ -430,8 +430,8 @@ import Testing
         #expect(latest.reason.contains("restored from an older copy"))
         let lines = try world.hubSQL.query(
             kind == .sqlite
-                ? "SELECT count(*) FROM _fieldsync_log WHERE status = 'refused'"
-                : "SELECT count(*) FROM sync_control.sync_log WHERE status = 'refused'")
+                ? "SELECT count(*) FROM _fieldsync_log WHERE status = 'error'"
+                : "SELECT count(*) FROM sync_control.sync_log WHERE status = 'error'")
         #expect(lines == [[.integer(4)]])
     }
 }
