@@ -13,7 +13,7 @@ extension ColumnType {
     /// - `numeric`: an integer, a real, or text that is a decimal number (`-12.50`, `1e-3`), `NaN` or `Infinity`;
     /// - `boolean`: 0 or 1, or text `t`/`true`/`yes`/`on`/`1` and `f`/`false`/`no`/`off`/`0` (kept as 1 or 0);
     /// - `date`: text `YYYY-MM-DD` naming a real day; `timestamp` and `timestamptz`: a date, optionally followed by
-    ///   `T` or a space and `HH:MM[:SS[.fraction]]`, and a zone (`Z`, `+HH`, `+HH:MM`), or `infinity`;
+    ///   `T` or a space and `HH:MM[:SS[.fraction]]`, and a zone (`Z`, `+HH`, `+HH:MM`, `Europe/Paris`), or `infinity`;
     /// - `uuid`: text of 32 hex digits, with the usual hyphens or none (kept with hyphens), optionally in braces;
     /// - `json`: text that is a JSON document, or a number;
     /// - `text`: text, an integer or a real.
@@ -247,8 +247,9 @@ enum TimeText {
         return bytes.count == 10 && datePart(bytes[...]) != nil
     }
 
-    /// A date, then optionally `T` or a space and `HH:MM[:SS[.fraction]]`, then optionally a zone (`Z`, or `+`/`-`
-    /// and `HH`, `HHMM` or `HH:MM`, optionally after a space); or `infinity` / `-infinity`.
+    /// A date, then optionally `T` or a space and `HH:MM[:SS[.fraction]]`, then optionally a zone (`Z`, `+`/`-` and
+    /// `HH`, `HHMM` or `HH:MM`, or a zone's name such as `Europe/Paris`, optionally after a space); or `infinity` /
+    /// `-infinity`.
     static func isTimestamp(_ text: String) -> Bool {
         if ["infinity", "-infinity"].contains(text.lowercased()) { return true }
         var rest = Array(text.utf8)[...]
@@ -276,6 +277,7 @@ enum TimeText {
         if rest.first == 32 { rest = rest.dropFirst() }
         guard let zone = rest.first else { return true }
         if zone == 90 || zone == 122 { return rest.count == 1 }
+        if isZoneName(rest) { return true }
         guard zone == 43 || zone == 45 else { return false }
         rest = rest.dropFirst()
         guard let zoneHour = number(&rest, digits: 2), zoneHour <= 15 else { return false }
@@ -283,6 +285,14 @@ enum TimeText {
         if rest.isEmpty { return true }
         guard let zoneMinute = number(&rest, digits: 2), zoneMinute <= 59 else { return false }
         return rest.isEmpty
+    }
+
+    /// A time zone's name as PostgreSQL reads one after a time (`Europe/Paris`, `UTC`, `America/Port-au-Prince`):
+    /// a letter, then letters, digits, `/`, `_`, `+` and `-`.
+    private static func isZoneName(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let isLetter: (UInt8) -> Bool = { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
+        guard let first = bytes.first, isLetter(first), bytes.count <= 64 else { return false }
+        return bytes.allSatisfy { isLetter($0) || ($0 >= 48 && $0 <= 57) || [47, 95, 43, 45].contains($0) }
     }
 
     /// The day of `YYYY-MM-DD`, if it is one.

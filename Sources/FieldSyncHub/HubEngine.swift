@@ -57,9 +57,9 @@ public final class HubEngine {
                 metadata: ["fieldsync.bundle.source": "\(refusal.source)", "fieldsync.error": "\(logError)"])
         }
         logger.info(
-                "bundle refused",
-                metadata: [
-                    "fieldsync.bundle.source": "\(refusal.source)", "fieldsync.site": "\(refusal.site ?? "?")",
+            "bundle refused",
+            metadata: [
+                "fieldsync.bundle.source": "\(refusal.source)", "fieldsync.site": "\(refusal.site ?? "?")",
                 "fieldsync.site.verified": "\(refusal.verified)",
             ])
     }

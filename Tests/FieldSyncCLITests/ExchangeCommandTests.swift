@@ -64,7 +64,8 @@ import Testing
     /// only those).
     static func dumps(_ network: CLINetwork) throws -> [String: String] {
         let hub = try SQLiteShell.dump(network.hubStore).split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("INSERT INTO _fieldsync_log ") && !$0.hasPrefix("INSERT INTO _fieldsync_refusals ") }
+            .filter { !$0.hasPrefix("INSERT INTO _fieldsync_log ") }
+            .filter { !$0.hasPrefix("INSERT INTO _fieldsync_refusals ") }
         var result = ["hub": hub.joined(separator: "\n")]
         for site in network.siteIDs { result[site] = try SQLiteShell.dump(network.siteDatabase(site)) }
         return result

@@ -60,8 +60,9 @@ import Testing
         try world.site("site-a").database.execute("UPDATE households SET household_size = 6 WHERE id = 'h3'")
         try world.exchangeRounds(2)
         #expect(try world.siteRows("site-a", "households").count == 2)
-        #expect(try world.site("site-b").database.scalar("SELECT household_size FROM households WHERE id = 'h1'")
-            == .text("about 4"), "the site keeps its row")
+        #expect(
+            try world.site("site-b").database.scalar("SELECT household_size FROM households WHERE id = 'h1'")
+                == .text("about 4"), "the site keeps its row")
     }
 
     /// Every column type refuses at ingest, on both hub stores, what PostgreSQL's input function for it would refuse,
@@ -74,9 +75,10 @@ import Testing
                     + "ts TIMESTAMP, tz TIMESTAMPTZ, u UUID, j JSON_TEXT, bl BLOB, t TEXT)")
         }
         let hubSchema = try #require(try world.hubStore.tables().first { $0.name == "samples" })
-        #expect(hubSchema.columns.map(\.type) == [
-            .text, .integer, .real, .numeric, .boolean, .date, .timestamp, .timestamptz, .uuid, .json, .blob, .text,
-        ])
+        #expect(
+            hubSchema.columns.map(\.type) == [
+                .text, .integer, .real, .numeric, .boolean, .date, .timestamp, .timestamptz, .uuid, .json, .blob, .text,
+            ])
         // The site declares every column as text but `t`, whose values are bytes.
         var siteSchema = hubSchema
         siteSchema.columns = hubSchema.columns.map { Column(name: $0.name, type: $0.name == "t" ? .blob : .text) }
@@ -105,7 +107,9 @@ import Testing
         let rejected = try world.hubStore.rejectedRows(site: "site-a", table: "samples", includeApplied: false)
         for entry in bad {
             let record = rejected.first { $0.key == "[\"bad-\(entry.column)\"]" }
-            #expect(record?.reason.contains("column '\(entry.column)'") == true, "\(entry.column): \(record?.reason ?? "not set aside")")
+            #expect(
+                record?.reason.contains("column '\(entry.column)'") == true,
+                "\(entry.column): \(record?.reason ?? "not set aside")")
         }
         #expect(
             try world.hubSQL.query("SELECT i, r, n, b, d FROM samples WHERE id = 'good'") == [
@@ -289,7 +293,8 @@ import Testing
                 ]))
         #expect(report.applied == 1)
         #expect(report.rejected == 1)
-        let rejected = try #require(try world.hubStore.rejectedRows(site: "site-a", table: nil, includeApplied: false).first)
+        let rejected = try #require(
+            try world.hubStore.rejectedRows(site: "site-a", table: nil, includeApplied: false).first)
         #expect(rejected.table == "staff_accounts")
         #expect(rejected.reason.contains("'staff_accounts' is not synced by this hub"))
     }
@@ -399,11 +404,13 @@ import Testing
         }
         // Unknown sender: only its claimed id is known.
         #expect(throws: BundleError.self) {
-            try world.deliverToHub(try write(sender: try NodeKeys.generate(id: "site-x"), recipient: world.hubKeys.identity))
+            try world.deliverToHub(
+                try write(sender: try NodeKeys.generate(id: "site-x"), recipient: world.hubKeys.identity))
         }
         // Bad signature: another key claiming to be site-a.
         #expect(throws: BundleError.self) {
-            try world.deliverToHub(try write(sender: try NodeKeys.generate(id: "site-a"), recipient: world.hubKeys.identity))
+            try world.deliverToHub(
+                try write(sender: try NodeKeys.generate(id: "site-a"), recipient: world.hubKeys.identity))
         }
         // Wrong recipient: site-b's real key, addressed to another hub.
         #expect(throws: BundleError.self) {

@@ -440,10 +440,11 @@ struct ForeignKeyReference {
     func refusal(parent: String) -> String {
         let match = pairs.map { "\(Identifier.quoted($0.from)) = OLD.\(Identifier.quoted($0.to))" }
             .joined(separator: " AND ")
+        let columns = pairs.map(\.from).joined(separator: ", ")
         let message =
-            "a row of table \(parent) is still referenced by rows of table \(child) (\(pairs.map(\.from).joined(separator: ", "))): "
+            "a row of table \(parent) is still referenced by rows of table \(child) (\(columns)): "
             + "delete or change those rows first; the sites that hold them would refuse the delete"
-        return "SELECT RAISE(ABORT, \(SQLText.literal(message))) WHERE EXISTS (SELECT 1 FROM \(Identifier.quoted(child)) "
-            + "WHERE \(match)\(synced ? " AND sync_deleted = 0" : ""));"
+        return "SELECT RAISE(ABORT, \(SQLText.literal(message))) WHERE EXISTS (SELECT 1 FROM "
+            + "\(Identifier.quoted(child)) WHERE \(match)\(synced ? " AND sync_deleted = 0" : ""));"
     }
 }
