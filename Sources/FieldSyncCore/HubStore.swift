@@ -125,13 +125,17 @@ public struct SiteRecord: Sendable, Codable {
     /// Hub changes in the site's scope it has not acknowledged yet.
     public var pendingRows: Int64
     public var conflicts: Int64
+    /// Conflicts of the site that wait for a decision (a `manual` rule's), counted in ``conflicts`` too: what
+    /// `sync_health.unresolved_conflicts` counts at a PostgreSQL hub, besides notifications nobody marked resolved.
+    public var waitingConflicts: Int64
     public var rejected: Int64
 
     public init(
         id: String, name: String, publicKey: String, registeredAt: String, lastSequence: Int64,
         appliedThrough: Int64, lastReceivedAt: String?, lastReturnSequence: Int64, lastReturnAt: String?,
-        ackedHubVersion: Int64, pendingRows: Int64, conflicts: Int64, rejected: Int64
+        ackedHubVersion: Int64, pendingRows: Int64, conflicts: Int64, rejected: Int64, waitingConflicts: Int64 = 0
     ) {
+        self.waitingConflicts = waitingConflicts
         self.id = id
         self.name = name
         self.publicKey = publicKey

@@ -122,8 +122,9 @@ public final class PostgresHubStore: HubStore {
             "SELECT client_id, client_name, public_key, created_at, last_sequence, applied_through, last_received_at, "
                 + "last_return_sequence, last_return_at, last_sync_version, sync_control.pending_rows(client_id), "
                 + "(SELECT count(*) FROM sync_control.conflicts c WHERE c.client_id = s.client_id), "
-                + "(SELECT count(*) FROM sync_control.rejected_rows r WHERE r.client_id = s.client_id) "
-                + "FROM sync_control.client_state s ORDER BY client_id"
+                + "(SELECT count(*) FROM sync_control.rejected_rows r WHERE r.client_id = s.client_id), "
+                + "(SELECT count(*) FROM sync_control.conflicts c WHERE c.client_id = s.client_id "
+                + "AND c.decision = 'pending') FROM sync_control.client_state s ORDER BY client_id"
         ).rows.map { row in
             SiteRecord(
                 id: row[0] ?? "", name: row[1] ?? "", publicKey: row[2] ?? "", registeredAt: Self.rfc3339(row[3]) ?? "",
@@ -131,7 +132,7 @@ public final class PostgresHubStore: HubStore {
                 lastReceivedAt: Self.rfc3339(row[6]), lastReturnSequence: Int64(row[7] ?? "") ?? 0,
                 lastReturnAt: Self.rfc3339(row[8]), ackedHubVersion: Int64(row[9] ?? "") ?? 0,
                 pendingRows: Int64(row[10] ?? "") ?? 0, conflicts: Int64(row[11] ?? "") ?? 0,
-                rejected: Int64(row[12] ?? "") ?? 0)
+                rejected: Int64(row[12] ?? "") ?? 0, waitingConflicts: Int64(row[13] ?? "") ?? 0)
         }
     }
 

@@ -443,10 +443,22 @@ import Testing
     }
 }
 
-/// `sync_control.sync_health` at a PostgreSQL hub counts the conflicts that wait for a decision.
-@Suite(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
-struct SyncHealthTests {
-    @Test func unresolvedConflictsCountsConflictsWaitingForADecision() throws {
+/// `sync_control.sync_health` at a PostgreSQL hub, and the site records of both stores (`fieldsync status`), count
+/// the conflicts that wait for a decision.
+@Suite struct SyncHealthTests {
+    @Test func theEmbeddedStoreCountsConflictsWaitingForADecision() throws {
+        let world = try SyncWorld(sites: ["site-a", "site-b"], hub: .sqlite, schema: HubIngestHardeningTests.people)
+        try world.hubStore.setConflictRule(ConflictRule(table: "people", strategy: .manual))
+        try world.site("site-a").database.execute("INSERT INTO people VALUES ('p1', 'Amina', 31)")
+        try world.exchangeRounds(1)
+        try world.site("site-a").database.execute("UPDATE people SET age = 32 WHERE id = 'p1'")
+        try world.site("site-b").database.execute("UPDATE people SET age = 33 WHERE id = 'p1'")
+        try world.exchangeRounds(1)
+        #expect(try world.hubStore.sites().map(\.waitingConflicts) == [0, 1])
+    }
+
+    @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
+    func unresolvedConflictsCountsConflictsWaitingForADecision() throws {
         let world = try SyncWorld(sites: ["site-a", "site-b"], hub: .postgres, schema: HubIngestHardeningTests.people)
         try world.hubStore.setConflictRule(ConflictRule(table: "people", strategy: .manual))
         try world.site("site-a").database.execute("INSERT INTO people VALUES ('p1', 'Amina', 31)")
@@ -456,6 +468,7 @@ struct SyncHealthTests {
         try world.exchangeRounds(1)
         let waiting = try world.hubStore.conflicts(ConflictFilter(pendingOnly: true))
         #expect(waiting.count == 1)
+        #expect(try world.hubStore.sites().map(\.waitingConflicts) == [0, 1])
         #expect(
             try world.hubSQL.query(
                 "SELECT client_id, unresolved_conflicts FROM sync_control.sync_health ORDER BY client_id")

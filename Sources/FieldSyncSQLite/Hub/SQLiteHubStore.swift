@@ -177,7 +177,10 @@ public final class SQLiteHubStore: HubStore {
                 conflicts: try connection.integer(
                     "SELECT count(*) FROM _fieldsync_conflicts WHERE site_id = ?", [.text(id)]),
                 rejected: try connection.integer(
-                    "SELECT count(*) FROM _fieldsync_rejected WHERE site_id = ?", [.text(id)]))
+                    "SELECT count(*) FROM _fieldsync_rejected WHERE site_id = ?", [.text(id)]),
+                waitingConflicts: try connection.integer(
+                    "SELECT count(*) FROM _fieldsync_conflicts WHERE site_id = ? AND decision = 'pending'",
+                    [.text(id)]))
         }
     }
 
