@@ -43,3 +43,23 @@ public struct BundleRefusal: Sendable, Codable, Hashable {
         case site, verified, bundleID = "bundle_id", source, reason, at
     }
 }
+
+/// A deleted (tombstoned) row at the hub that live rows of another table still reference through a foreign key
+/// declared in the hub's database: the sites holding those rows cannot apply the delete.
+public struct DanglingReference: Sendable, Codable, Hashable {
+    /// The table of the deleted row.
+    public var table: String
+    /// The deleted row's key, as a JSON array.
+    public var key: String
+    /// The table whose rows still reference it.
+    public var child: String
+    /// How many live rows of `child` reference it.
+    public var rows: Int64
+
+    public init(table: String, key: String, child: String, rows: Int64) {
+        self.table = table
+        self.key = key
+        self.child = child
+        self.rows = rows
+    }
+}

@@ -176,6 +176,9 @@ public protocol HubStore: AnyObject {
     func logRefusal(_ refusal: BundleRefusal) throws
     /// The latest refusal per sender (registered or only claimed), oldest sender first.
     func lastRefusals() throws -> [BundleRefusal]
+    /// Deleted rows of synced tables that live rows of another table still reference through a foreign key declared
+    /// in the hub's database (a delete that came from a site, or a tombstone set by hand), at most `limit`.
+    func danglingReferences(limit: Int) throws -> [DanglingReference]
 
     /// Fixes the contents of the next return bundle for `site`.
     func planReturn(for site: String) throws -> ReturnPlan

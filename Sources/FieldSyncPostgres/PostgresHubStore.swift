@@ -287,6 +287,47 @@ public final class PostgresHubStore: HubStore {
         }
     }
 
+    public func danglingReferences(limit: Int) throws -> [DanglingReference] {
+        let synced = try tables()
+        guard !synced.isEmpty else { return [] }
+        // Foreign keys declared at the hub that point at a synced table, with their column pairs in order.
+        let constraints = try connection.query(
+            "SELECT p.relname::text, c.conrelid::regclass::text, "
+                + "json_agg(ca.attname ORDER BY k.n)::text, json_agg(pa.attname ORDER BY k.n)::text, "
+                + "EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = c.conrelid AND d.attname = 'sync_deleted' "
+                + "AND NOT d.attisdropped) FROM pg_constraint c JOIN pg_class p ON p.oid = c.confrelid "
+                + "JOIN pg_namespace ns ON ns.oid = p.relnamespace "
+                + "CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_column, parent_column, n) "
+                + "JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_column "
+                + "JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_column "
+                + "WHERE c.contype = 'f' AND ns.nspname = $1 GROUP BY c.oid, c.conrelid, p.relname ORDER BY c.oid",
+            [configuration.dataSchema]
+        ).rows
+        var found: [DanglingReference] = []
+        for constraint in constraints where found.count < limit {
+            guard let parent = synced.first(where: { $0.name == constraint[0] }), let child = constraint[1],
+                let from = constraint[2].flatMap(Value.arrayFromJSON), let to = constraint[3].flatMap(Value.arrayFromJSON),
+                from.count == to.count
+            else { continue }
+            func name(_ value: Value) -> String { if case .text(let text) = value { text } else { "" } }
+            let match = zip(from, to).map { "c.\(Identifier.quoted(name($0))) = p.\(Identifier.quoted(name($1)))" }
+                .joined(separator: " AND ")
+            let keys = parent.primaryKey.map { "p.\(Identifier.quoted($0))" }.joined(separator: ", ")
+            // `child` is the catalog's own rendering of the table's name (regclass), quoted where it needs to be.
+            let rows = try connection.query(
+                "SELECT json_build_array(\(keys))::text, count(*) FROM \(qualified(parent.name)) p JOIN \(child) c "
+                    + "ON \(match) WHERE p.sync_deleted" + (constraint[4] == "t" ? " AND NOT c.sync_deleted" : "")
+                    + " GROUP BY \(keys) LIMIT $1", [String(limit - found.count)]
+            ).rows
+            for row in rows {
+                found.append(
+                    DanglingReference(
+                        table: parent.name, key: row[0] ?? "[]", child: child, rows: Int64(row[1] ?? "") ?? 0))
+            }
+        }
+        return found
+    }
+
     func log(
         site: String?, operation: String, table: String? = nil, rows: Int, milliseconds: Int, status: String,
         message: String, error: String? = nil

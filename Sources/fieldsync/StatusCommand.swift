@@ -22,8 +22,11 @@ struct StatusCommand: ParsableCommand {
                 let engine = try node.hubEngine()
                 let sites = try engine.store.sites()
                 let refusals = try engine.store.lastRefusals()
+                let dangling = try engine.store.danglingReferences(limit: 20)
                 if json {
-                    try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites, refusals: refusals))
+                    try printJSON(
+                        HubStatusReport(
+                            hub: node.configuration.id, sites: sites, refusals: refusals, danglingReferences: dangling))
                     return
                 }
                 let pending = try engine.store.conflicts(ConflictFilter(pendingOnly: true))
@@ -47,6 +50,15 @@ struct StatusCommand: ParsableCommand {
                     print("  rows set aside:        \(site.rejected)")
                     if let refusal = refusals.first(where: { $0.site == site.id }) {
                         print("  last bundle refused:   \(Self.describe(refusal))")
+                    }
+                }
+                if !dangling.isEmpty {
+                    print("")
+                    print(
+                        "Warning: deleted rows that rows of another table still reference; the sites holding those "
+                            + "rows cannot apply the delete until the referencing rows are deleted or changed here:")
+                    for reference in dangling {
+                        print("  \(reference.table) \(reference.key): \(reference.rows) row(s) of \(reference.child)")
                     }
                 }
                 let strangers = refusals.filter { refusal in !sites.contains { $0.id == refusal.site } }
@@ -103,4 +115,6 @@ struct HubStatusReport: Encodable {
     var sites: [SiteRecord]
     /// The latest refused bundle per sender, registered or only claimed.
     var refusals: [BundleRefusal]
+    /// Deleted rows that rows of another table still reference (foreign keys declared at the hub), at most 20.
+    var danglingReferences: [DanglingReference]
 }

@@ -373,6 +373,18 @@ import Testing
         #expect(error.message.contains("members"))
         if kind == .postgres { #expect(error.message.contains("[\"h1\"]")) }
         #expect(try world.hubRows("households").count == 2)
+        #expect(try world.hubStore.danglingReferences(limit: 10).isEmpty)
+        // A tombstone set by hand (or a delete from a site) is warned about: `fieldsync status` lists it.
+        try world.hubSQL.execute(
+            "UPDATE households SET sync_deleted = \(kind == .sqlite ? "1" : "true") WHERE id = 'h1'")
+        let dangling = try world.hubStore.danglingReferences(limit: 10)
+        #expect(dangling.map(\.table) == ["households"])
+        #expect(dangling.map(\.child) == ["members"])
+        #expect(dangling.map(\.rows) == [1])
+        #expect(dangling.first?.key == "[\"h1\"]")
+        try world.hubSQL.execute(
+            "UPDATE households SET sync_deleted = \(kind == .sqlite ? "0" : "false") WHERE id = 'h1'")
+        #expect(try world.hubStore.danglingReferences(limit: 10).isEmpty)
         // A parent nobody references goes; so does one whose children went first.
         try world.hubSQL.execute("DELETE FROM households WHERE id = 'h2'")
         try world.hubSQL.execute("DELETE FROM members WHERE id = 'm1'")

@@ -408,6 +408,29 @@ public final class SQLiteHubStore: HubStore {
         }
     }
 
+    public func danglingReferences(limit: Int) throws -> [DanglingReference] {
+        var found: [DanglingReference] = []
+        for parent in try tables() {
+            for reference in try references(to: parent) where found.count < limit {
+                let match = reference.pairs.map { "c.\(Identifier.quoted($0.from)) = p.\(Identifier.quoted($0.to))" }
+                    .joined(separator: " AND ")
+                let keys = parent.primaryKey.map { "p.\(Identifier.quoted($0))" }.joined(separator: ", ")
+                let rows = try connection.query(
+                    "SELECT \(SQLText.keyJSON(parent, prefix: "p")), count(*) FROM \(Identifier.quoted(parent.name)) p "
+                        + "JOIN \(Identifier.quoted(reference.child)) c ON \(match) WHERE p.sync_deleted = 1"
+                        + (reference.synced ? " AND c.sync_deleted = 0" : "") + " GROUP BY \(keys) LIMIT ?",
+                    [.integer(Int64(limit - found.count))])
+                for row in rows {
+                    found.append(
+                        DanglingReference(
+                            table: parent.name, key: row[0].textValue ?? "[]", child: reference.child,
+                            rows: row[1].integerValue ?? 0))
+                }
+            }
+        }
+        return found
+    }
+
     /// Appends a line to `_fieldsync_log` (the hub's `sync_log`).
     func log(site: String?, operation: String, rows: Int, milliseconds: Int, status: String, message: String) throws {
         try connection.run(
