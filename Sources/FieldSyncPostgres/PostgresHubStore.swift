@@ -306,8 +306,8 @@ public final class PostgresHubStore: HubStore {
         var found: [DanglingReference] = []
         for constraint in constraints where found.count < limit {
             guard let parent = synced.first(where: { $0.name == constraint[0] }), let child = constraint[1],
-                let from = constraint[2].flatMap(Value.arrayFromJSON), let to = constraint[3].flatMap(Value.arrayFromJSON),
-                from.count == to.count
+                let from = constraint[2].flatMap(Value.arrayFromJSON),
+                let to = constraint[3].flatMap(Value.arrayFromJSON), from.count == to.count
             else { continue }
             func name(_ value: Value) -> String { if case .text(let text) = value { text } else { "" } }
             let match = zip(from, to).map { "c.\(Identifier.quoted(name($0))) = p.\(Identifier.quoted(name($1)))" }
