@@ -470,7 +470,7 @@ enum PostgresMigrations {
         """
 
     /// Migration 4: bundles the hub refused (with the sender they claim, and whether its key checked the
-    /// signature); `sync_health.unresolved_conflicts` counting the conflicts that wait for a decision (a manual
+    /// signature); `pending_rows()` leaving out a table registered under a reserved name; `sync_health.unresolved_conflicts` counting the conflicts that wait for a decision (a manual
     /// rule's) besides the notifications staff have not marked resolved, each conflict once; and a `DELETE` of a
     /// row that rows of another table still reference through a foreign key refused (it becomes a tombstone, which
     /// PostgreSQL's own foreign-key check never sees, and the sites holding those rows would refuse the delete).
@@ -489,6 +489,29 @@ enum PostgresMigrations {
             'the sending site; when verified is false, only the id the file claims';
 
         CREATE INDEX conflicts_pending ON sync_control.conflicts (client_id) WHERE decision = 'pending';
+
+        -- As before, leaving out a table registered under a name FieldSync keeps for itself (never synced).
+        CREATE OR REPLACE FUNCTION sync_control.pending_rows(site text) RETURNS bigint LANGUAGE plpgsql STABLE AS $fn$
+        DECLARE
+            acked bigint;
+            total bigint := 0;
+            counted bigint;
+            t record;
+        BEGIN
+            SELECT last_sync_version INTO acked FROM sync_control.client_state WHERE client_id = site;
+            FOR t IN SELECT s.table_name, h.value AS data_schema FROM sync_control.synced_tables s
+                     CROSS JOIN sync_control.hub_settings h WHERE h.key = 'data_schema'
+                     AND s.table_name !~* '^(_fieldsync|fieldsync_|sqlite_|pg_)'
+                     AND lower(s.table_name) NOT IN ('sync_control', 'information_schema') LOOP
+                EXECUTE format('SELECT count(*) FROM %I.%I WHERE sync_version > $1 '
+                               'AND (sync_origin_client IS NULL OR sync_origin_client <> $2)',
+                               t.data_schema, t.table_name)
+                    INTO counted USING coalesce(acked, 0), site;
+                total := total + counted;
+            END LOOP;
+            RETURN total;
+        END
+        $fn$;
 
         -- As before, and: a row that rows of another table still reference (a foreign key declared at the hub) is
         -- not deleted; the error names the row's key and both tables. Tombstoned child rows reference nothing.

@@ -328,6 +328,8 @@ import Testing
             "INSERT INTO \(registrations) (\(nameColumn), schema_json, position) SELECT '_fieldsync_state', "
                 + "schema_json, 9 FROM \(registrations)")
         #expect(try world.hubStore.tables().map(\.name) == ["people"])
+        #expect(try world.hubStore.conflictRules().map(\.table) == ["people"])
+        #expect(try world.hubStore.sites().count == 1)
         try world.exchangeRounds(1)
     }
 
