@@ -48,7 +48,7 @@ public enum ConflictJudge {
             return change.operation == .delete ? .unchanged : .apply
         }
         if sameResult(change, hub: hub, schema: schema) { return .unchanged }
-        let changedSinceBase = hub.version > change.baseVersion
+        let changedSinceBase = hub.version != change.baseVersion
         let bySomeoneElse = retry || hub.origin != change.origin
         return changedSinceBase && bySomeoneElse ? .conflict : .apply
     }
@@ -73,8 +73,15 @@ public enum ConflictJudge {
         case .conflict: return .conflict
         case .unchanged:
             guard let hub else { return .unchanged(resend: false) }
-            return .unchanged(resend: hub.version > change.baseVersion && hub.origin != change.origin)
+            return .unchanged(resend: hub.version != change.baseVersion && hub.origin != change.origin)
         }
+    }
+
+    /// Whether `change` claims a base version the hub never gave the row: above the row's current version. A row's
+    /// version only grows, and a site learns versions only from the hub, so no site can have based an edit on it.
+    public static func hasImpossibleBase(_ change: Change, hub: HubRowState?) -> Bool {
+        guard let hub else { return false }
+        return change.baseVersion > hub.version
     }
 
     /// Whether applying `change` would leave the hub's row as it already is.

@@ -68,6 +68,9 @@ public struct IngestReport: Sendable, Codable {
     /// Conflicts waiting for a person (manual rules); counted in ``conflicts`` too.
     public var pendingConflicts = 0
     public var rejected = 0
+    /// Changes that claimed a base version above the hub row's version (``ConflictJudge/hasImpossibleBase(_:hub:)``),
+    /// judged as made on an older row.
+    public var impossibleBases = 0
     /// Seconds the site's clock was found off and corrected by (``SiteClock``); `nil` when within tolerance.
     public var clockOffset: Double?
 
@@ -122,13 +125,17 @@ public struct SiteRecord: Sendable, Codable {
     /// Hub changes in the site's scope it has not acknowledged yet.
     public var pendingRows: Int64
     public var conflicts: Int64
+    /// Conflicts of the site that wait for a decision (a `manual` rule's), counted in ``conflicts`` too: what
+    /// `sync_health.unresolved_conflicts` counts at a PostgreSQL hub, besides notifications nobody marked resolved.
+    public var waitingConflicts: Int64
     public var rejected: Int64
 
     public init(
         id: String, name: String, publicKey: String, registeredAt: String, lastSequence: Int64,
         appliedThrough: Int64, lastReceivedAt: String?, lastReturnSequence: Int64, lastReturnAt: String?,
-        ackedHubVersion: Int64, pendingRows: Int64, conflicts: Int64, rejected: Int64
+        ackedHubVersion: Int64, pendingRows: Int64, conflicts: Int64, rejected: Int64, waitingConflicts: Int64 = 0
     ) {
+        self.waitingConflicts = waitingConflicts
         self.id = id
         self.name = name
         self.publicKey = publicKey
@@ -168,6 +175,13 @@ public protocol HubStore: AnyObject {
 
     /// Applies a site's bundle in one transaction: idempotent, with conflict detection and rows set aside.
     func ingest(_ bundle: IncomingBundle) throws -> IngestReport
+    /// Writes a refused bundle to the hub's log (`sync_log`, status `refused`), outside any ingest transaction.
+    func logRefusal(_ refusal: BundleRefusal) throws
+    /// The latest refusal per sender (registered or only claimed), oldest sender first.
+    func lastRefusals() throws -> [BundleRefusal]
+    /// Deleted rows of synced tables that live rows of another table still reference through a foreign key declared
+    /// in the hub's database (a delete that came from a site, or a tombstone set by hand), at most `limit`.
+    func danglingReferences(limit: Int) throws -> [DanglingReference]
 
     /// Fixes the contents of the next return bundle for `site`.
     func planReturn(for site: String) throws -> ReturnPlan

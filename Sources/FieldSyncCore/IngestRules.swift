@@ -24,6 +24,48 @@ extension IncomingBundle {
     }
 }
 
+extension IncomingBundle {
+    /// Checks what the bundle says it has received and sent, and returns its `changes_through`.
+    ///
+    /// Refuses, naming the field, a bundle whose manifest lacks `changes_through` or gives anything but a whole number
+    /// from 0 up (`"abc"`, `"-1"`, `"4.0"`): importing it would apply its changes but never move the site's
+    /// acknowledgement, so the site would send them again forever. Refuses, too, a header that acknowledges a return
+    /// bundle or a hub version the hub never wrote (above `lastReturnSequence` or `hubVersion`), or a negative one.
+    ///
+    /// - Parameters:
+    ///   - lastReturnSequence: the sequence of the last return bundle the hub planned for the site.
+    ///   - hubVersion: the hub's current version.
+    public func checkAcknowledgements(lastReturnSequence: Int64, hubVersion: Int64) throws -> Int64 {
+        func refuse(_ what: String) -> StoreError {
+            StoreError(
+                .invalidState,
+                "bundle \(sequence) from site '\(site)' is malformed: \(what). Nothing was applied", location: source)
+        }
+        guard let text = properties[SyncProperty.changesThrough] else {
+            throw refuse("its manifest has no '\(SyncProperty.changesThrough)' property")
+        }
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 19, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            bytes.count == 1 || bytes[0] != 48, let through = Int64(text)
+        else {
+            throw refuse("its manifest's '\(SyncProperty.changesThrough)' is not a whole number from 0 up")
+        }
+        let claimedReturn = prerequisites[SyncProperty.acknowledgedReturn] ?? 0
+        guard claimedReturn >= 0, claimedReturn <= lastReturnSequence else {
+            throw refuse(
+                "its header's '\(SyncProperty.acknowledgedReturn)' is \(claimedReturn), but the hub has written "
+                    + "return bundles 1 to \(lastReturnSequence) for the site")
+        }
+        let claimedVersion = prerequisites[SyncProperty.hubVersion] ?? 0
+        guard claimedVersion >= 0, claimedVersion <= hubVersion else {
+            throw refuse(
+                "its header's '\(SyncProperty.hubVersion)' is \(claimedVersion), above any version the hub has "
+                    + "made (\(hubVersion))")
+        }
+        return through
+    }
+}
+
 extension IngestReport {
     /// The sync log's line for an applied bundle.
     public var logMessage: String {
@@ -32,6 +74,11 @@ extension IngestReport {
             + "\(conflicts) conflicts, \(rejected) rejected"
         if let missed = missedSequences {
             message += "; bundles \(missed.lowerBound)-\(missed.upperBound) never arrived"
+        }
+        if impossibleBases > 0 {
+            message +=
+                "; \(impossibleBases) changes claimed a base version the hub never gave their row, "
+                + "and were judged as made on an older row"
         }
         return message
     }

@@ -85,6 +85,18 @@ public struct TableSchema: Sendable, Hashable, Codable {
         }
     }
 
+    /// Refuses a table name no synced table may have (``Identifier/reservedTableReason(_:)``) or that breaks
+    /// ``Identifier/sqlNameRule``, before anything looks the table up.
+    public static func checkSyncableName(_ name: String) throws(SchemaError) {
+        if let reason = Identifier.reservedTableReason(name) {
+            throw SchemaError(.reservedName, table: name, message: "table \(reason) and cannot be synced")
+        }
+        guard Identifier.isValidSQLName(name) else {
+            throw SchemaError(
+                .invalidName, table: name, message: "table name '\(name)' is not supported: \(Identifier.sqlNameRule)")
+        }
+    }
+
     /// The position of the column called `name`, or `nil`.
     public func columnIndex(named name: String) -> Int? {
         columns.firstIndex { $0.name == name }

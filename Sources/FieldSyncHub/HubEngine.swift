@@ -23,19 +23,75 @@ public final class HubEngine {
 
     /// Verifies, decrypts and applies the bundle made of `paths` (its parts, or one of them).
     ///
+    /// Only a site's `delta` bundle is accepted: a `snapshot` is a first load the hub writes for a site, never one a
+    /// site sends, and a `return` bundle is for a site. Every refusal is written to the hub's log with its reason
+    /// (``HubStore/logRefusal(_:)``), naming the sender the header claims when its key did not check the signature.
+    ///
     /// - Throws: ``BundleError`` when the bundle is refused (unknown site, bad signature, tampered, …), in which
-    ///   case nothing changed; ``StoreError`` when the store fails, in which case its transaction rolled back.
+    ///   case nothing changed; ``StoreError`` when the store refuses it or fails, in which case its transaction
+    ///   rolled back.
     public func importBundle(paths: [String]) throws -> IngestReport {
+        var refusal = BundleRefusal(
+            site: nil, verified: false, bundleID: nil, source: paths.first ?? "", reason: "")
+        do {
+            return try importBundle(paths: paths, refusal: &refusal)
+        } catch {
+            refusal.reason = Self.reason(error)
+            log(refusal)
+            throw error
+        }
+    }
+
+    /// Writes to the hub's log a bundle refused before it reached ``importBundle(paths:)`` (for example a file whose
+    /// header cannot be read while its parts are grouped); the sender is unknown.
+    public func logRefusal(of path: String, error: any Error) {
+        log(BundleRefusal(site: nil, verified: false, bundleID: nil, source: path, reason: Self.reason(error)))
+    }
+
+    private func log(_ refusal: BundleRefusal) {
+        do {
+            try store.logRefusal(refusal)
+        } catch let logError {
+            logger.error(
+                "refused bundle not logged",
+                metadata: ["fieldsync.bundle.source": "\(refusal.source)", "fieldsync.error": "\(logError)"])
+        }
+        logger.info(
+            "bundle refused",
+            metadata: [
+                "fieldsync.bundle.source": "\(refusal.source)", "fieldsync.site": "\(refusal.site ?? "?")",
+                "fieldsync.site.verified": "\(refusal.verified)",
+            ])
+    }
+
+    /// What a person is told of a refusal: the error's own message, never Foundation's text.
+    private static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as BundleError: error.message
+        case let error as StoreError: error.message
+        case let error as SchemaError: error.message
+        default: "the bundle could not be read (\(type(of: error)))"
+        }
+    }
+
+    private func importBundle(paths: [String], refusal: inout BundleRefusal) throws -> IngestReport {
         let reader = try BundleReader(paths: paths, logger: logger)
         let header = reader.header
+        refusal.source = reader.partPaths[0]
+        refusal.bundleID = header.bundleID
+        if Identifier.isValidNodeID(header.sender) { refusal.site = header.sender }
         guard header.recipient == keys.id else {
             throw BundleError(
                 .wrongRecipient, "bundle is addressed to '\(header.recipient)', not to this hub '\(keys.id)'",
                 path: reader.partPaths[0])
         }
-        guard header.kind == .delta || header.kind == .snapshot else {
+        guard header.kind == .delta else {
             throw BundleError(
-                .invalidArgument, "a \(header.kind.rawValue) bundle is for a site, not for the hub",
+                .invalidArgument,
+                header.kind == .snapshot
+                    ? "a snapshot bundle is a first load the hub writes for a site; a site sends its changes as "
+                        + "a delta bundle ('fieldsync bundle export' at the site)"
+                    : "a \(header.kind.rawValue) bundle is for a site, not for the hub",
                 path: reader.partPaths[0])
         }
         guard let publicKey = try store.publicKey(ofSite: header.sender) else {
@@ -45,6 +101,7 @@ public final class HubEngine {
                     + "run 'fieldsync hub add-site \(header.sender) --public-key FILE'", path: reader.partPaths[0])
         }
         try reader.verify(sender: try PublicIdentity(line: publicKey))
+        refusal.verified = true
         let contents = try reader.open(recipient: keys)
         let report = try store.ingest(
             IncomingBundle(

@@ -10,7 +10,11 @@ extension PostgresHubStore {
             "SELECT s.table_name, \(Self.ruleColumns) FROM sync_control.synced_tables s "
                 + "LEFT JOIN sync_control.conflict_rules r ON r.table_name = s.table_name "
                 + "ORDER BY s.position, s.table_name"
-        ).rows.map { Self.rule(table: $0[0] ?? "", $0.dropFirst()) }
+        ).rows.compactMap { row in
+            // A table registered under a reserved name is not synced (see ``tables()``), so it has no rule either.
+            guard Identifier.reservedTableReason(row[0] ?? "") == nil else { return nil }
+            return Self.rule(table: row[0] ?? "", row.dropFirst())
+        }
     }
 
     /// The rule of one table, as ingest reads it once per batch.

@@ -11,18 +11,9 @@ extension PostgresHubStore {
     /// applied, `fieldsync.applying` holds the site's id for the version trigger, which stamps each row written with
     /// the next version and the site as origin.
     public func ingest(_ bundle: IncomingBundle) throws -> IngestReport {
+        // A bundle that is not applied is logged by the caller (HubEngine: logRefusal), once.
         let started = DispatchTime.now()
-        do {
-            return try connection.withTransaction { try ingestInTransaction(bundle, started: started) }
-        } catch let error as StoreError {
-            if connection.isConnected {
-                try? log(
-                    site: bundle.site, operation: "ingest", rows: 0, milliseconds: elapsed(since: started),
-                    status: "error", message: "bundle \(bundle.bundleID) sequence \(bundle.sequence) not applied",
-                    error: error.message)
-            }
-            throw error
-        }
+        return try connection.withTransaction { try ingestInTransaction(bundle, started: started) }
     }
 
     private func ingestInTransaction(_ bundle: IncomingBundle, started: DispatchTime) throws -> IngestReport {
@@ -30,14 +21,21 @@ extension PostgresHubStore {
         try connection.run("SELECT pg_current_xact_id()")
         guard
             let site = try connection.query(
-                "SELECT last_sequence, last_bundle, applied_through, acked_return, last_sync_version "
-                    + "FROM sync_control.client_state WHERE client_id = $1 FOR UPDATE", [bundle.site]
+                "SELECT last_sequence, last_bundle, applied_through, acked_return, last_sync_version, "
+                    + "last_return_sequence FROM sync_control.client_state WHERE client_id = $1 FOR UPDATE",
+                [bundle.site]
             ).rows.first
         else {
             throw StoreError(
                 .notFound, "site '\(bundle.site)' is not registered at this hub; run 'fieldsync hub add-site'",
                 location: bundle.source)
         }
+        let changesThrough = try bundle.checkAcknowledgements(
+            lastReturnSequence: Int64(site[5] ?? "0") ?? 0,
+            hubVersion: Int64(
+                try connection.scalar(
+                    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_control.version_seq") ?? "0")
+                ?? 0)
         let lastSequence = UInt64(site[0] ?? "0") ?? 0
         var appliedThrough = Int64(site[2] ?? "0") ?? 0
         var report = IngestReport(
@@ -117,9 +115,7 @@ extension PostgresHubStore {
             }
         }
         try connection.run("SELECT set_config('fieldsync.applying', '', true)")
-        if let text = bundle.properties[SyncProperty.changesThrough], let through = Int64(text) {
-            appliedThrough = max(appliedThrough, through)
-        }
+        appliedThrough = max(appliedThrough, changesThrough)
         try connection.run(
             "UPDATE sync_control.client_state SET last_sequence = $1, last_bundle = $2, applied_through = $3, "
                 + "last_sync_version = greatest(last_sync_version, $4), acked_return = greatest(acked_return, $5), "
@@ -171,10 +167,13 @@ extension PostgresHubStore {
     ) throws {
         try BatchIngest.run(
             batch, site: site, appliedThrough: appliedThrough, report: &report,
+            refuse: { applier.refusal($0) },
             apply: { change, retry, report in
                 try applier.ingest(change, recorder: recorder, rowByRow: rowByRow || retry, report: &report)
             },
-            reject: { change, reason in try recorder.reject(change, schema: batch.schema, reason: reason) })
+            reject: { change, reason, correct in
+                try recorder.reject(change, schema: batch.schema, reason: reason, correct: correct)
+            })
     }
 
     /// The fast path for a batch: `COPY` into a staging table, then set-based statements (the version trigger
@@ -197,8 +196,13 @@ extension PostgresHubStore {
         let schema = applier.schema
         guard configuration.copyThreshold > 0 else { return false }
         var count = 0
-        try batch.forEach { _ in count += 1 }
-        guard count >= configuration.copyThreshold else { return false }
+        var refused = false
+        try batch.forEach { change in
+            count += 1
+            // A value the hub cannot keep is set aside on the row path, with its reason.
+            if !refused && applier.refusal(change) != nil { refused = true }
+        }
+        guard count >= configuration.copyThreshold, !refused else { return false }
         stagingCounter += 1
         let staging = Identifier.quoted("fieldsync_staging_\(stagingCounter)")
         let table = qualified(schema.name)
@@ -290,6 +294,7 @@ extension PostgresHubStore {
             defer { ordinal += 1 }
             let local = applier.local(change)
             let hub = hubRows[ordinal]
+            if ConflictJudge.hasImpossibleBase(local, hub: hub) { report.impossibleBases += 1 }
             switch ConflictJudge.action(for: local, hub: hub, schema: schema) {
             case .unchanged(let resend):
                 report.unchanged += 1

@@ -102,6 +102,7 @@ extension PostgresHubStore {
             operation: decoded.operation, origin: site, originSequence: originSequence, baseVersion: baseVersion,
             changedColumns: changedColumns, values: decoded.values.map(\.value))
         let applier = try PostgresTableApplier(incoming: sent, hub: hubSchema, store: self, editTime: { _ in editTime })
+        if let reason = applier.refusal(change) { return .failed(reason: reason) }
         let local = applier.local(change)
         let hub = try applier.current(key: applier.schema.primaryKeyIndexes.map { local.values[$0] })
         func attempt(_ write: Change, exists: Bool) throws -> String? {

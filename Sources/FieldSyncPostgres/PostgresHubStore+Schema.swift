@@ -45,6 +45,7 @@ enum PostgresMigrations {
         Migration(
             version: 3, name: "conflicts by row",
             sql: "CREATE INDEX conflicts_row ON sync_control.conflicts (client_id, table_name, pk)"),
+        Migration(version: 4, name: "refused bundles, conflicts waiting in sync_health", sql: refusals),
     ]
 
     static let initial = """
@@ -463,6 +464,111 @@ enum PostgresMigrations {
             sync_control.pending_rows(cs.client_id) AS pending_changes,
             (SELECT count(*) FROM sync_control.conflict_notifications n
               WHERE n.client_id = cs.client_id AND n.status = 'pending') AS unresolved_conflicts,
+            (SELECT count(*) FROM sync_control.rejected_rows r
+              WHERE r.client_id = cs.client_id AND r.status = 'set_aside') AS rejected_rows
+        FROM sync_control.client_state cs;
+        """
+
+    /// Migration 4: bundles the hub refused (with the sender they claim, and whether its key checked the
+    /// signature); `pending_rows()` leaving out a table registered under a reserved name; `sync_health.unresolved_conflicts` counting the conflicts that wait for a decision (a manual
+    /// rule's) besides the notifications staff have not marked resolved, each conflict once; and a `DELETE` of a
+    /// row that rows of another table still reference through a foreign key refused (it becomes a tombstone, which
+    /// PostgreSQL's own foreign-key check never sees, and the sites holding those rows would refuse the delete).
+    static let refusals = """
+        CREATE TABLE sync_control.refused_bundles (
+            id BIGSERIAL PRIMARY KEY,
+            client_id VARCHAR(64),
+            verified boolean NOT NULL,
+            bundle_id text,
+            source text NOT NULL,
+            reason text NOT NULL,
+            refused_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX refused_bundles_client ON sync_control.refused_bundles (client_id, id);
+        COMMENT ON COLUMN sync_control.refused_bundles.client_id IS
+            'the sending site; when verified is false, only the id the file claims';
+
+        CREATE INDEX conflicts_pending ON sync_control.conflicts (client_id) WHERE decision = 'pending';
+
+        -- As before, leaving out a table registered under a name FieldSync keeps for itself (never synced).
+        CREATE OR REPLACE FUNCTION sync_control.pending_rows(site text) RETURNS bigint LANGUAGE plpgsql STABLE AS $fn$
+        DECLARE
+            acked bigint;
+            total bigint := 0;
+            counted bigint;
+            t record;
+        BEGIN
+            SELECT last_sync_version INTO acked FROM sync_control.client_state WHERE client_id = site;
+            FOR t IN SELECT s.table_name, h.value AS data_schema FROM sync_control.synced_tables s
+                     CROSS JOIN sync_control.hub_settings h WHERE h.key = 'data_schema'
+                     AND s.table_name !~* '^(_fieldsync|fieldsync_|sqlite_|pg_)'
+                     AND lower(s.table_name) NOT IN ('sync_control', 'information_schema') LOOP
+                EXECUTE format('SELECT count(*) FROM %I.%I WHERE sync_version > $1 '
+                               'AND (sync_origin_client IS NULL OR sync_origin_client <> $2)',
+                               t.data_schema, t.table_name)
+                    INTO counted USING coalesce(acked, 0), site;
+                total := total + counted;
+            END LOOP;
+            RETURN total;
+        END
+        $fn$;
+
+        -- As before, and: a row that rows of another table still reference (a foreign key declared at the hub) is
+        -- not deleted; the error names the row's key and both tables. Tombstoned child rows reference nothing.
+        CREATE OR REPLACE FUNCTION sync_control.keep_tombstone() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        DECLARE
+            condition text;
+            ref record;
+            referenced boolean;
+            row_key text;
+        BEGIN
+            FOR ref IN
+                SELECT c.conrelid::regclass::text AS child,
+                       string_agg(format('%I = ($1).%I', ca.attname, pa.attname), ' AND ') AS matches,
+                       string_agg(quote_ident(ca.attname), ', ') AS columns,
+                       EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = c.conrelid
+                               AND d.attname = 'sync_deleted' AND NOT d.attisdropped) AS synced
+                FROM pg_constraint c
+                CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(child_column, parent_column)
+                JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_column
+                JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_column
+                WHERE c.contype = 'f' AND c.confrelid = TG_RELID
+                GROUP BY c.oid, c.conrelid
+            LOOP
+                EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE %s%s)', ref.child, ref.matches,
+                               CASE WHEN ref.synced THEN ' AND NOT sync_deleted' ELSE '' END)
+                    INTO referenced USING OLD;
+                IF referenced THEN
+                    SELECT json_agg(to_jsonb(OLD) -> k.name ORDER BY k.n)::text INTO row_key
+                        FROM unnest(TG_ARGV) WITH ORDINALITY AS k(name, n);
+                    RAISE EXCEPTION 'row % of table % is still referenced by rows of table % (%)', row_key,
+                        TG_TABLE_NAME, ref.child, ref.columns
+                        USING ERRCODE = 'foreign_key_violation',
+                              HINT = 'delete or change those rows first; the sites that hold them would refuse '
+                                  'the delete';
+                END IF;
+            END LOOP;
+            SELECT string_agg(format('%I = ($1).%I', k, k), ' AND ') INTO condition FROM unnest(TG_ARGV) AS k;
+            EXECUTE format('UPDATE %s SET sync_deleted = true WHERE %s AND NOT sync_deleted', TG_RELID::regclass,
+                           condition) USING OLD;
+            RETURN NULL;
+        END
+        $fn$;
+
+        CREATE OR REPLACE VIEW sync_control.sync_health AS
+        SELECT
+            cs.client_id,
+            cs.client_name,
+            cs.last_sync_timestamp,
+            EXTRACT(EPOCH FROM (NOW() - cs.last_sync_timestamp))/3600 AS hours_since_sync,
+            cs.sync_status,
+            sync_control.pending_rows(cs.client_id) AS pending_changes,
+            (SELECT count(*) FROM sync_control.conflicts c
+              WHERE c.client_id = cs.client_id AND c.decision = 'pending')
+            + (SELECT count(*) FROM sync_control.conflict_notifications n
+              WHERE n.client_id = cs.client_id AND n.status = 'pending'
+                AND NOT EXISTS (SELECT 1 FROM sync_control.conflicts c
+                                WHERE c.id = n.conflict_id AND c.decision = 'pending')) AS unresolved_conflicts,
             (SELECT count(*) FROM sync_control.rejected_rows r
               WHERE r.client_id = cs.client_id AND r.status = 'set_aside') AS rejected_rows
         FROM sync_control.client_state cs;

@@ -122,8 +122,9 @@ public final class PostgresHubStore: HubStore {
             "SELECT client_id, client_name, public_key, created_at, last_sequence, applied_through, last_received_at, "
                 + "last_return_sequence, last_return_at, last_sync_version, sync_control.pending_rows(client_id), "
                 + "(SELECT count(*) FROM sync_control.conflicts c WHERE c.client_id = s.client_id), "
-                + "(SELECT count(*) FROM sync_control.rejected_rows r WHERE r.client_id = s.client_id) "
-                + "FROM sync_control.client_state s ORDER BY client_id"
+                + "(SELECT count(*) FROM sync_control.rejected_rows r WHERE r.client_id = s.client_id), "
+                + "(SELECT count(*) FROM sync_control.conflicts c WHERE c.client_id = s.client_id "
+                + "AND c.decision = 'pending') FROM sync_control.client_state s ORDER BY client_id"
         ).rows.map { row in
             SiteRecord(
                 id: row[0] ?? "", name: row[1] ?? "", publicKey: row[2] ?? "", registeredAt: Self.rfc3339(row[3]) ?? "",
@@ -131,7 +132,7 @@ public final class PostgresHubStore: HubStore {
                 lastReceivedAt: Self.rfc3339(row[6]), lastReturnSequence: Int64(row[7] ?? "") ?? 0,
                 lastReturnAt: Self.rfc3339(row[8]), ackedHubVersion: Int64(row[9] ?? "") ?? 0,
                 pendingRows: Int64(row[10] ?? "") ?? 0, conflicts: Int64(row[11] ?? "") ?? 0,
-                rejected: Int64(row[12] ?? "") ?? 0)
+                rejected: Int64(row[12] ?? "") ?? 0, waitingConflicts: Int64(row[13] ?? "") ?? 0)
         }
     }
 
@@ -143,16 +144,25 @@ public final class PostgresHubStore: HubStore {
 
     // MARK: Tables
 
+    /// The synced tables in apply order. A table registered under a name FieldSync keeps for itself (by a release
+    /// that did not refuse one) is left out: it is never synced, whatever its registration says.
     public func tables() throws -> [TableSchema] {
-        try connection.query("SELECT schema_json FROM sync_control.synced_tables ORDER BY position, table_name")
-            .rows.map { row in
-                try JSONDecoder().decode(TableSchema.self, from: Data((row[0] ?? "").utf8))
-            }
+        try connection.query(
+            "SELECT table_name, schema_json FROM sync_control.synced_tables ORDER BY position, table_name"
+        ).rows.compactMap { row in
+            guard Identifier.reservedTableReason(row[0] ?? "") == nil else { return nil }
+            return try JSONDecoder().decode(TableSchema.self, from: Data((row[1] ?? "").utf8))
+        }
     }
 
     @discardableResult
     public func addTable(name: String, schema: TableSchema?) throws -> TableSchema {
-        try connection.withTransaction {
+        try TableSchema.checkSyncableName(name)
+        if let schema {
+            try schema.validate()
+            try schema.checkSyncable()
+        }
+        return try connection.withTransaction {
             try connection.advisoryTransactionLock("fieldsync.tables")
             // The transaction id comes before any version: see the return watermark.
             try connection.run("SELECT pg_current_xact_id()")
@@ -177,6 +187,8 @@ public final class PostgresHubStore: HubStore {
                     name: name, columns: read.columns.filter { !Self.syncColumns.contains($0.name) },
                     primaryKey: read.primaryKey)
             }
+            try table.validate()
+            try table.checkSyncable()
             // Every column must exist with a type FieldSync can carry (this also refuses unknown types by name).
             let present = try PostgresSchema.read(table: name, schema: configuration.dataSchema, from: connection)
             for column in table.columns where present.columnIndex(named: column.name) == nil {
@@ -251,6 +263,71 @@ public final class PostgresHubStore: HubStore {
     }
 
     /// Appends a line to `sync_control.sync_log`.
+    public func logRefusal(_ refusal: BundleRefusal) throws {
+        try connection.withTransaction {
+            try connection.run(
+                "INSERT INTO sync_control.refused_bundles (client_id, verified, bundle_id, source, reason) "
+                    + "VALUES ($1, $2, $3, $4, $5)",
+                [refusal.site, refusal.verified ? "t" : "f", refusal.bundleID, refusal.source, refusal.reason])
+            try log(
+                site: refusal.site, operation: "ingest", rows: 0, milliseconds: 0, status: BundleRefusal.logStatus,
+                message: refusal.logMessage, error: refusal.reason)
+        }
+    }
+
+    public func lastRefusals() throws -> [BundleRefusal] {
+        try connection.query(
+            "SELECT DISTINCT ON (client_id) client_id, verified, bundle_id, source, reason, "
+                + "to_char(refused_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                + "FROM sync_control.refused_bundles ORDER BY client_id, id DESC"
+        ).rows.map { row in
+            BundleRefusal(
+                site: row[0], verified: row[1] == "t", bundleID: row[2], source: row[3] ?? "", reason: row[4] ?? "",
+                at: row[5])
+        }
+    }
+
+    public func danglingReferences(limit: Int) throws -> [DanglingReference] {
+        let synced = try tables()
+        guard !synced.isEmpty else { return [] }
+        // Foreign keys declared at the hub that point at a synced table, with their column pairs in order.
+        let constraints = try connection.query(
+            "SELECT p.relname::text, c.conrelid::regclass::text, "
+                + "json_agg(ca.attname ORDER BY k.n)::text, json_agg(pa.attname ORDER BY k.n)::text, "
+                + "EXISTS (SELECT 1 FROM pg_attribute d WHERE d.attrelid = c.conrelid AND d.attname = 'sync_deleted' "
+                + "AND NOT d.attisdropped) FROM pg_constraint c JOIN pg_class p ON p.oid = c.confrelid "
+                + "JOIN pg_namespace ns ON ns.oid = p.relnamespace "
+                + "CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_column, parent_column, n) "
+                + "JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_column "
+                + "JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_column "
+                + "WHERE c.contype = 'f' AND ns.nspname = $1 GROUP BY c.oid, c.conrelid, p.relname ORDER BY c.oid",
+            [configuration.dataSchema]
+        ).rows
+        var found: [DanglingReference] = []
+        for constraint in constraints where found.count < limit {
+            guard let parent = synced.first(where: { $0.name == constraint[0] }), let child = constraint[1],
+                let from = constraint[2].flatMap(Value.arrayFromJSON),
+                let to = constraint[3].flatMap(Value.arrayFromJSON), from.count == to.count
+            else { continue }
+            func name(_ value: Value) -> String { if case .text(let text) = value { text } else { "" } }
+            let match = zip(from, to).map { "c.\(Identifier.quoted(name($0))) = p.\(Identifier.quoted(name($1)))" }
+                .joined(separator: " AND ")
+            let keys = parent.primaryKey.map { "p.\(Identifier.quoted($0))" }.joined(separator: ", ")
+            // `child` is the catalog's own rendering of the table's name (regclass), quoted where it needs to be.
+            let rows = try connection.query(
+                "SELECT json_build_array(\(keys))::text, count(*) FROM \(qualified(parent.name)) p JOIN \(child) c "
+                    + "ON \(match) WHERE p.sync_deleted" + (constraint[4] == "t" ? " AND NOT c.sync_deleted" : "")
+                    + " GROUP BY \(keys) LIMIT $1", [String(limit - found.count)]
+            ).rows
+            for row in rows {
+                found.append(
+                    DanglingReference(
+                        table: parent.name, key: row[0] ?? "[]", child: child, rows: Int64(row[1] ?? "") ?? 0))
+            }
+        }
+        return found
+    }
+
     func log(
         site: String?, operation: String, table: String? = nil, rows: Int, milliseconds: Int, status: String,
         message: String, error: String? = nil

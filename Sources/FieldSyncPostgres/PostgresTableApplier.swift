@@ -81,14 +81,23 @@ final class PostgresTableApplier {
         }
     }
 
-    /// The change's values in this applier's column order.
+    /// The change's values in this applier's column order, as the hub keeps them.
     func localValues(_ change: Change) -> [Value] {
-        mapping.map { change.values[$0] }
+        local(change).values
     }
 
-    /// The change projected onto this applier's columns.
+    /// The change projected onto this applier's columns, its values as the hub keeps them
+    /// (``TableSchema/conformed(_:)``; unchanged when one cannot be kept, which ``refusal(_:)`` says).
     func local(_ change: Change) -> Change {
-        change.projected(onto: mapping)
+        let projected = change.projected(onto: mapping)
+        if case .success(let conformed) = schema.conformed(projected) { return conformed }
+        return projected
+    }
+
+    /// Why the hub cannot keep a value of `change` (``TableSchema/conformed(_:)``), or `nil`.
+    func refusal(_ change: Change) -> String? {
+        if case .failure(let refusal) = schema.conformed(change.projected(onto: mapping)) { return refusal.reason }
+        return nil
     }
 
     /// The change's edit time on the hub's clock.
@@ -160,9 +169,11 @@ final class PostgresTableApplier {
     func ingest(
         _ change: Change, recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
     ) throws -> String? {
-        let local = change.projected(onto: mapping)
+        if let reason = refusal(change) { return reason }
+        let local = self.local(change)
         let key = schema.primaryKeyIndexes.map { local.values[$0] }
         let hub = try current(key: key)
+        if ConflictJudge.hasImpossibleBase(local, hub: hub) { report.impossibleBases += 1 }
         let editTime = editTimeOf(change)
         switch ConflictJudge.action(for: local, hub: hub, schema: schema) {
         case .unchanged(let resend):

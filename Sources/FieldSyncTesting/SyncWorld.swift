@@ -19,10 +19,14 @@ public final class SyncWorld {
         /// A separate connection, as the field application would have.
         public let database: SQLiteConnection
         public let path: String
+        /// The site's keys, for tests that write bundles as a broken or hostile site program would.
+        public let keys: NodeKeys
     }
 
     public let directory: TemporaryDirectory
     public let hub: HubEngine
+    /// The hub's keys.
+    public let hubKeys: NodeKeys
     /// Which store the hub runs on.
     public let hubKind: HubStoreKind
     public let hubStore: any HubStore
@@ -53,6 +57,7 @@ public final class SyncWorld {
             siteLogger.logLevel = .warning
         }
         let hubKeys = try NodeKeys.generate(id: "hub")
+        self.hubKeys = hubKeys
         hubKind = kind
         switch kind {
         case .sqlite:
@@ -90,7 +95,7 @@ public final class SyncWorld {
                 Site(
                     id: id, engine: try SiteEngine(store: store, keys: keys, hub: hubKeys.identity, logger: siteLogger),
                     database: app,
-                    path: path))
+                    path: path, keys: keys))
         }
     }
 

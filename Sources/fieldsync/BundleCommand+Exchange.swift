@@ -113,7 +113,7 @@ extension BundleCommand {
             }
             let sorted = Self.groups(files)
             for (file, error) in sorted.unreadable {
-                node.logRefusalAtSite(error, files: [file])
+                node.logUnreadableBundle(file, error)
                 refuse([file], error)
             }
             for group in sorted.bundles {

@@ -21,8 +21,12 @@ struct StatusCommand: ParsableCommand {
             case .hub:
                 let engine = try node.hubEngine()
                 let sites = try engine.store.sites()
+                let refusals = try engine.store.lastRefusals()
+                let dangling = try engine.store.danglingReferences(limit: 20)
                 if json {
-                    try printJSON(HubStatusReport(hub: node.configuration.id, sites: sites))
+                    try printJSON(
+                        HubStatusReport(
+                            hub: node.configuration.id, sites: sites, refusals: refusals, danglingReferences: dangling))
                     return
                 }
                 let pending = try engine.store.conflicts(ConflictFilter(pendingOnly: true))
@@ -44,6 +48,26 @@ struct StatusCommand: ParsableCommand {
                         "  conflicts recorded:    \(site.conflicts)"
                             + (waiting > 0 ? ", \(waiting) waiting for a decision" : ""))
                     print("  rows set aside:        \(site.rejected)")
+                    if let refusal = refusals.first(where: { $0.site == site.id }) {
+                        print("  last bundle refused:   \(Self.describe(refusal))")
+                    }
+                }
+                if !dangling.isEmpty {
+                    print("")
+                    print(
+                        "Warning: deleted rows that rows of another table still reference; the sites holding those "
+                            + "rows cannot apply the delete until the referencing rows are deleted or changed here:")
+                    for reference in dangling {
+                        print("  \(reference.table) \(reference.key): \(reference.rows) row(s) of \(reference.child)")
+                    }
+                }
+                let strangers = refusals.filter { refusal in !sites.contains { $0.id == refusal.site } }
+                if !strangers.isEmpty {
+                    print("")
+                    print("Bundles refused from senders that are not registered (the ids are what the files claim):")
+                    for refusal in strangers {
+                        print("  \(refusal.site ?? "(no readable header)"): \(Self.describe(refusal))")
+                    }
                 }
                 if !pending.isEmpty {
                     print("")
@@ -87,7 +111,18 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
+extension StatusCommand {
+    /// One line for a refused bundle: when, the file, why, and whether the sender is only claimed.
+    static func describe(_ refusal: BundleRefusal) -> String {
+        "\(refusal.at ?? "?") \(refusal.source): \(refusal.reason)" + (refusal.verified ? "" : " (sender not verified)")
+    }
+}
+
 struct HubStatusReport: Encodable {
     var hub: String
     var sites: [SiteRecord]
+    /// The latest refused bundle per sender, registered or only claimed.
+    var refusals: [BundleRefusal]
+    /// Deleted rows that rows of another table still reference (foreign keys declared at the hub), at most 20.
+    var danglingReferences: [DanglingReference]
 }

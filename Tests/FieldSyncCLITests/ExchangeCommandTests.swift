@@ -60,8 +60,13 @@ import Testing
     }
 
     /// Every database of the network as `sqlite3 .dump` prints it.
+    /// The databases of every node, but for the hub's log lines and refused bundles (a refusal leaves those, and
+    /// only those).
     static func dumps(_ network: CLINetwork) throws -> [String: String] {
-        var result = ["hub": try SQLiteShell.dump(network.hubStore)]
+        let hub = try SQLiteShell.dump(network.hubStore).split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("INSERT INTO _fieldsync_log ") }
+            .filter { !$0.hasPrefix("INSERT INTO _fieldsync_refusals ") }
+        var result = ["hub": hub.joined(separator: "\n")]
         for site in network.siteIDs { result[site] = try SQLiteShell.dump(network.siteDatabase(site)) }
         return result
     }
@@ -453,6 +458,17 @@ import Testing
         }
         #expect(!output.stdout.contains("applied"), "\(output.stdout)")
         let after = try Self.dumps(network)
+        if [.tamperedAtHub, .cutShortAtHub, .unregisteredSite, .returnBundleAtHub].contains(refusal) {
+            let logged = try SQLiteShell.run(network.hubStore, "SELECT reason FROM _fieldsync_refusals")
+            #expect(expected.allSatisfy { logged.contains($0) || $0.hasSuffix(".fsb") }, "refusals: \(logged)")
+            // `fieldsync status` at the hub shows the latest refusal per sender.
+            let status = try network.succeed(["status", "--dir", network.hubDirectory]).stdout
+            #expect(
+                status.contains(
+                    [.tamperedAtHub].contains(refusal)
+                        ? "last bundle refused:" : "Bundles refused from senders that are not registered"),
+                "\(status)")
+        }
         // A site logs the refusal with its reason in _fieldsync_log; nothing else changes anywhere.
         func withoutSiteLog(_ dump: String) -> String {
             dump.split(separator: "\n").filter { !$0.hasPrefix("INSERT INTO _fieldsync_log ") }.joined(separator: "\n")

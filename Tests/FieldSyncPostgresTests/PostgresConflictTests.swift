@@ -82,7 +82,7 @@ struct PostgresConflictTests {
             [peopleJSON])
 
         let store = try PostgresHubStore(configuration: database.configuration())
-        #expect(try sql.integer("SELECT max(version) FROM sync_control.schema_migrations") == 3)
+        #expect(try sql.integer("SELECT max(version) FROM sync_control.schema_migrations") == 4)
         // The rule row is kept as it was: migration 1 notified by default.
         #expect(try store.conflictRules() == [ConflictRule(table: "people", notify: true)])
         let conflicts = try store.conflicts(ConflictFilter())
@@ -121,7 +121,7 @@ struct PostgresConflictTests {
                 == "2024-05-06 07:08:09+00", "the edit time, to the second as the embedded store keeps it")
         // Opening it again runs nothing more.
         _ = try PostgresHubStore(configuration: database.configuration())
-        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 3)
+        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 4)
     }
 
     // MARK: Set-based merge and row path

@@ -5,7 +5,8 @@ import Foundation
 import Testing
 
 /// Every kind of SQLite value goes from one site through the hub to another site (and from HQ staff at the hub to
-/// every site) and arrives bit for bit: same storage class, same bits, same bytes.
+/// every site) and arrives bit for bit: same storage class, same bits, same bytes. From a site, a value no hub column
+/// can store (text holding a NUL character; 'abc' in a NUMERIC column) is set aside at the hub and stays at the site.
 @Suite struct ValueFidelityTests {
     static let schema = """
         CREATE TABLE kinds (
@@ -66,6 +67,12 @@ import Testing
         return rows
     }
 
+    /// Whether a row holds text with a NUL character: no hub column can store one (PostgreSQL cannot), so both hub
+    /// stores set such a row aside and the site keeps it.
+    static func holdsNUL(_ row: [Value]) -> Bool {
+        row.contains { if case .text(let text) = $0 { text.utf8.contains(0) } else { false } }
+    }
+
     static func insert(_ rows: [[Value]], into connection: SQLiteConnection, table: String = "kinds") throws {
         try connection.withTransaction {
             for row in rows {
@@ -88,12 +95,17 @@ import Testing
 
         try world.exchangeRounds(2)
 
+        // Rows with a NUL in a text value are set aside at the hub, with their reason; the site keeps them.
+        let carried = written.filter { !Self.holdsNUL($0) }
+        #expect(carried.count < written.count)
         let atHub = try world.hubRows("kinds")
         let atB = try Self.allRows(world.site("site-b").database)
-        #expect(SyncWorld.firstDifference(atHub, written) == nil, "hub")
-        #expect(SyncWorld.firstDifference(atB, written) == nil, "site-b")
+        #expect(SyncWorld.firstDifference(atHub, carried) == nil, "hub")
+        #expect(SyncWorld.firstDifference(atB, carried) == nil, "site-b")
         #expect(SyncWorld.firstDifference(try Self.allRows(a), written) == nil, "site-a changed by its own return")
-        try world.expectIdentical()
+        let rejected = try world.hubStore.rejectedRows(site: "site-a", table: "kinds", includeApplied: false)
+        #expect(rejected.count == written.count - carried.count)
+        #expect(rejected.allSatisfy { $0.reason.contains("NUL") })
     }
 
     @Test func everyValueKindTravelsFromHubStaffToEverySite() throws {
@@ -115,7 +127,7 @@ import Testing
     @Test func updatesBetweenStorageClassesTravel() throws {
         let world = try SyncWorld(sites: ["site-a", "site-b"]) { try $0.execute(Self.schema) }
         let a = world.site("site-a").database
-        let rows = Self.rows
+        let rows = Self.rows.filter { !Self.holdsNUL($0) }
         try Self.insert(rows, into: a)
         try world.exchangeRounds(1)
         // Each row's `u` takes the value of the row 7 places further on: another storage class most of the time.
@@ -215,7 +227,13 @@ import Testing
         let written = try a.query("SELECT id, n FROM amounts ORDER BY id")
         try world.exchangeRounds(2)
         let atB = try world.site("site-b").database.query("SELECT id, n FROM amounts ORDER BY id")
-        #expect(SyncWorld.firstDifference(atB, written) == nil)
+        #expect(SyncWorld.firstDifference(atB, Self.decimals(written)) == nil)
+    }
+
+    /// The rows whose value is a number: 'abc' in a NUMERIC column is set aside at the hub (PostgreSQL's numeric
+    /// refuses it too) and stays at its site.
+    static func decimals(_ rows: [[Value]]) -> [[Value]] {
+        rows.filter { $0[1] != .text("abc") }
     }
 
     /// The hub keeps exact decimals as text (its copy of a NUMERIC column is `NUMERIC_TEXT`), so where a site holds
@@ -229,13 +247,16 @@ import Testing
         let written = try a.query("SELECT id, n FROM amounts ORDER BY id")
         try world.exchangeRounds(2)
         let hub = try world.hubRows("amounts")
-        #expect(hub.count == written.count)
-        for (atHub, atSite) in zip(hub, written) {
+        #expect(hub.count == Self.decimals(written).count)
+        #expect(
+            try world.hubStore.rejectedRows(site: "site-a", table: "amounts", includeApplied: false).map(\.key)
+                == ["[3]"])
+        for (atHub, atSite) in zip(hub, Self.decimals(written)) {
             #expect(atHub[0] == atSite[0])
             #expect(Self.sameNumber(hub: atHub[1], site: atSite[1]), "id \(atSite[0]): \(atHub[1]) vs \(atSite[1])")
         }
         let atB = try world.site("site-b").database.query("SELECT id, n FROM amounts ORDER BY id")
-        #expect(SyncWorld.firstDifference(atB, written) == nil)
+        #expect(SyncWorld.firstDifference(atB, Self.decimals(written)) == nil)
     }
 
     /// Whether the hub's exact-decimal text names the site's number (or is the same text or NULL).

@@ -16,8 +16,8 @@ extension SQLiteHubStore {
         return try connection.withTransaction {
             guard
                 let site = try connection.query(
-                    "SELECT last_sequence, last_bundle, applied_through, acked_return, acked_hub_version "
-                        + "FROM _fieldsync_sites WHERE site_id = ?",
+                    "SELECT last_sequence, last_bundle, applied_through, acked_return, acked_hub_version, "
+                        + "last_return_sequence FROM _fieldsync_sites WHERE site_id = ?",
                     [.text(bundle.site)]
                 ).first
             else {
@@ -25,7 +25,10 @@ extension SQLiteHubStore {
                     .notFound, "site '\(bundle.site)' is not registered at this hub; run 'fieldsync hub add-site'",
                     location: bundle.source)
             }
-            let lastSequence = UInt64(site[0].integerValue ?? 0)
+            let changesThrough = try bundle.checkAcknowledgements(
+                lastReturnSequence: site[5].integerValue ?? 0,
+                hubVersion: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"))
+            let lastSequence = UInt64(max(0, site[0].integerValue ?? 0))
             var appliedThrough = site[2].integerValue ?? 0
             var report = IngestReport(
                 status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
@@ -88,9 +91,7 @@ extension SQLiteHubStore {
             }
             try connection.run("UPDATE _fieldsync_counter SET version = ? WHERE id = 1", [.integer(versions.last)])
             try connection.run("DELETE FROM _fieldsync_applying")
-            if let text = bundle.properties[SyncProperty.changesThrough], let through = Int64(text) {
-                appliedThrough = max(appliedThrough, through)
-            }
+            appliedThrough = max(appliedThrough, changesThrough)
             try connection.run(
                 "UPDATE _fieldsync_sites SET last_sequence = ?, last_bundle = ?, applied_through = ?, "
                     + "acked_hub_version = max(acked_hub_version, ?), acked_return = max(acked_return, ?), "
@@ -143,13 +144,16 @@ extension SQLiteHubStore {
     ) throws {
         try BatchIngest.run(
             batch, site: site, appliedThrough: appliedThrough, report: &report,
+            refuse: { applier.refusal($0) },
             apply: { change, _, report in
                 if case .failed(let reason) = try applier.apply(change, recorder: recorder, report: &report) {
                     return reason
                 }
                 return nil
             },
-            reject: { change, reason in try recorder.reject(change, schema: batch.schema, reason: reason) })
+            reject: { change, reason, correct in
+                try recorder.reject(change, schema: batch.schema, reason: reason, correct: correct)
+            })
     }
 
     func elapsed(since start: DispatchTime) -> Int {
@@ -381,6 +385,12 @@ final class HubTableApplier {
                 + "sync_origin_client = ?\(keyCount + 3) WHERE \(keyMatch)")
     }
 
+    /// Why the hub cannot keep a value of `change` (``TableSchema/conformed(_:)``), or `nil`.
+    func refusal(_ change: Change) -> String? {
+        if case .failure(let refusal) = schema.conformed(change.projected(onto: mapping)) { return refusal.reason }
+        return nil
+    }
+
     /// The hub's current row for `key` (values in this applier's column order).
     func current(key: [Value]) throws -> HubRowState? {
         try lookup.bind(key)
@@ -399,9 +409,14 @@ final class HubTableApplier {
     /// goes on), so no savepoint is needed: the reason is returned and the caller retries the row later. A
     /// conflict is recorded only once its write succeeded, so a row set aside in the end leaves no conflict.
     func apply(_ change: Change, recorder: OutcomeRecorder, report: inout IngestReport) throws -> HubWrite {
-        let local = change.projected(onto: mapping)
+        let local: Change
+        switch schema.conformed(change.projected(onto: mapping)) {
+        case .success(let conformed): local = conformed
+        case .failure(let refusal): return .failed(refusal.reason)
+        }
         let key = schema.primaryKeyIndexes.map { local.values[$0] }
         let hub = try current(key: key)
+        if ConflictJudge.hasImpossibleBase(local, hub: hub) { report.impossibleBases += 1 }
         switch ConflictJudge.action(for: local, hub: hub, schema: schema, retry: retryStamp != nil) {
         case .unchanged(let resend):
             report.unchanged += 1

@@ -131,16 +131,41 @@ extension SQLiteHubStore {
                     .text(plan.site),
                 ])
                 while try range.step() {
-                    try emit(change(from: range.row(), schema: schema), schema.name)
+                    try carry(change(from: range.row(), schema: schema), schema: schema, into: emit)
                     count += 1
                 }
                 for correction in corrections where (correction.operation == .delete) == deleted {
-                    try emit(correction, schema.name)
+                    try carry(correction, schema: schema, into: emit)
                     count += 1
                 }
             }
         }
         return count
+    }
+
+    /// Emits a hub row. A value its column's type cannot carry (stored by a release that did not check values at
+    /// ingest, or typed into the store by hand) is carried in the column's form where it has one (text `'4'` in an
+    /// integer column as 4); otherwise the export stops with a message naming the table, the row's key and the
+    /// column, so that someone can correct the one row instead of every site's return bundle failing unexplained.
+    private func carry(_ change: Change, schema: TableSchema, into emit: (Change, String) throws -> Void) throws {
+        do {
+            try emit(change, schema.name)
+        } catch {
+            switch schema.conformed(change) {
+            case .success(let carried) where carried != change:
+                try emit(carried, schema.name)
+            case .failure(let refusal):
+                let key = Value.jsonArray(schema.primaryKeyIndexes.map { change.values[$0] })
+                let column = refusal.column ?? "?"
+                throw StoreError(
+                    .schema,
+                    "table '\(schema.name)', row with key \(key): column '\(column)' holds \(refusal.detail), which "
+                        + "no return bundle can carry; correct the value in the hub store (UPDATE \(schema.name) SET "
+                        + "\(column) = … WHERE …) and export again", location: connection.path)
+            default:
+                throw error
+            }
+        }
     }
 
     /// The hub's current state of each row with an outcome, unless the plan's range carries it already; a

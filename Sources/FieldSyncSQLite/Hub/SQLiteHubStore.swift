@@ -129,6 +129,10 @@ public final class SQLiteHubStore: HubStore {
             ON _fieldsync_conflict_notifications (delivery, next_attempt_at);
         CREATE INDEX IF NOT EXISTS _fieldsync_conflict_notifications_conflict
             ON _fieldsync_conflict_notifications (conflict_id);
+        CREATE TABLE IF NOT EXISTS _fieldsync_refusals (
+            id INTEGER PRIMARY KEY, site_id TEXT, verified INTEGER NOT NULL, bundle_id TEXT, source TEXT NOT NULL,
+            reason TEXT NOT NULL, refused_at TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS _fieldsync_refusals_site ON _fieldsync_refusals (site_id, id);
         CREATE TABLE IF NOT EXISTS _fieldsync_log (
             id INTEGER PRIMARY KEY, site_id TEXT, operation TEXT NOT NULL, table_name TEXT, rows INTEGER,
             duration_ms INTEGER, status TEXT NOT NULL, message TEXT, created_at TEXT NOT NULL);
@@ -173,21 +177,33 @@ public final class SQLiteHubStore: HubStore {
                 conflicts: try connection.integer(
                     "SELECT count(*) FROM _fieldsync_conflicts WHERE site_id = ?", [.text(id)]),
                 rejected: try connection.integer(
-                    "SELECT count(*) FROM _fieldsync_rejected WHERE site_id = ?", [.text(id)]))
+                    "SELECT count(*) FROM _fieldsync_rejected WHERE site_id = ?", [.text(id)]),
+                waitingConflicts: try connection.integer(
+                    "SELECT count(*) FROM _fieldsync_conflicts WHERE site_id = ? AND decision = 'pending'",
+                    [.text(id)]))
         }
     }
 
     // MARK: Tables
 
+    /// The synced tables in apply order. A table registered under a name FieldSync keeps for itself (by a release
+    /// that did not refuse one) is left out: it is never synced, whatever its registration says.
     public func tables() throws -> [TableSchema] {
-        try connection.query("SELECT schema_json FROM _fieldsync_tables ORDER BY position, name").map { row in
-            try JSONDecoder().decode(TableSchema.self, from: Data((row[0].textValue ?? "").utf8))
+        try connection.query("SELECT name, schema_json FROM _fieldsync_tables ORDER BY position, name").compactMap {
+            row in
+            guard Identifier.reservedTableReason(row[0].textValue ?? "") == nil else { return nil }
+            return try JSONDecoder().decode(TableSchema.self, from: Data((row[1].textValue ?? "").utf8))
         }
     }
 
     @discardableResult
     public func addTable(name: String, schema: TableSchema?) throws -> TableSchema {
-        try connection.withTransaction {
+        try TableSchema.checkSyncableName(name)
+        if let schema {
+            try schema.validate()
+            try schema.checkSyncable()
+        }
+        return try connection.withTransaction {
             let exists = try SQLiteSchema.tableNames(in: connection).contains(name)
             let table: TableSchema
             if let schema {
@@ -208,6 +224,8 @@ public final class SQLiteHubStore: HubStore {
                     name: name, columns: read.columns.filter { !Self.syncColumns.contains($0.name) },
                     primaryKey: read.primaryKey)
             }
+            try table.validate()
+            try table.checkSyncable()
             let present = try SQLiteSchema.read(table: name, from: connection).columns.map(\.name)
             for column in table.columns where !present.contains(column.name) {
                 throw StoreError(
@@ -226,10 +244,14 @@ public final class SQLiteHubStore: HubStore {
                 "CREATE INDEX IF NOT EXISTS \(Identifier.quoted("\(name)_sync_version")) "
                     + "ON \(Identifier.quoted(name)) (sync_version)")
             // Triggers are made anew, so that re-running add-table after a column was added covers the new column.
-            for suffix in ["insert", "update", "delete"] {
-                try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(name)_\(suffix)"))")
+            try installVersionTriggers(for: table)
+            // A synced table this one references now guards its deletes against this table's rows too.
+            let synced = try tables()
+            for parent in try referencedTables(by: name) where parent.lowercased() != name.lowercased() {
+                if let schema = synced.first(where: { $0.name.lowercased() == parent.lowercased() }) {
+                    try installVersionTriggers(for: schema)
+                }
             }
-            try connection.execute(Self.versionTriggers(for: table))
             // A column added since the rule became field_merge needs its place in the history table too.
             if try rule(for: name).strategy == .fieldMerge { try installHistory(for: table) }
             // Rows already in the table are synced too: they all take the next version.
@@ -270,11 +292,54 @@ public final class SQLiteHubStore: HubStore {
         return "CREATE TABLE \(Identifier.quoted(schema.name)) (\(parts.joined(separator: ", ")))"
     }
 
+    /// Drops and makes again the version triggers of a synced table, with the references to it found now.
+    func installVersionTriggers(for table: TableSchema) throws {
+        for suffix in ["insert", "update", "delete"] {
+            try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(table.name)_\(suffix)"))")
+        }
+        try connection.execute(Self.versionTriggers(for: table, references: try references(to: table)))
+    }
+
+    /// The tables that `table`'s foreign keys point at.
+    func referencedTables(by table: String) throws -> [String] {
+        try connection.query("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?)", [.text(table)])
+            .compactMap { $0.first?.textValue }
+    }
+
+    /// The foreign keys declared in the hub store that point at `parent`: the rows a delete of a parent row must
+    /// not leave behind.
+    func references(to parent: TableSchema) throws -> [ForeignKeyReference] {
+        let rows = try connection.query(
+            "SELECT m.name, f.id, f.\"from\", f.\"to\" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f "
+                + "WHERE m.type = 'table' AND lower(f.\"table\") = lower(?) ORDER BY m.name, f.id, f.seq",
+            [.text(parent.name)])
+        var references: [ForeignKeyReference] = []
+        for row in rows {
+            guard let child = row[0].textValue, let id = row[1].integerValue, let from = row[2].textValue else {
+                continue
+            }
+            if references.last?.child != child || references.last?.id != id {
+                let synced = try connection.query("SELECT name FROM pragma_table_info(?)", [.text(child)])
+                    .contains { $0.first?.textValue == "sync_deleted" }
+                references.append(ForeignKeyReference(child: child, id: id, synced: synced, pairs: []))
+            }
+            let position = references[references.count - 1].pairs.count
+            // A key that names no parent columns points at the parent's primary key, in order.
+            let to = row[3].textValue ?? (position < parent.primaryKey.count ? parent.primaryKey[position] : from)
+            references[references.count - 1].pairs.append((from, to))
+        }
+        return references
+    }
+
     /// Triggers that stamp versions on changes made at the hub itself (HQ staff, other programs): on insert, on an
     /// update that changes a value or the tombstone flag, and a `DELETE` turned into a tombstone. A key change
     /// leaves a tombstone for the old key. While FieldSync ingests a bundle (`_fieldsync_applying` has a row) the
     /// ingest stamps rows itself, with the origin site.
-    static func versionTriggers(for schema: TableSchema) -> String {
+    ///
+    /// The `DELETE` trigger refuses, naming both tables, to delete a row that rows of another table still reference
+    /// through a foreign key declared in the hub store (`references`): the delete becomes a tombstone, which SQLite's
+    /// own foreign-key check never sees, and the sites whose copies of those rows refer to the row would refuse it.
+    static func versionTriggers(for schema: TableSchema, references: [ForeignKeyReference] = []) -> String {
         let table = Identifier.quoted(schema.name)
         let prefix = "_fieldsync_\(schema.name)"
         let newKeyMatch = schema.primaryKey.map { "\(Identifier.quoted($0)) = NEW.\(Identifier.quoted($0))" }
@@ -306,10 +371,64 @@ public final class SQLiteHubStore: HubStore {
                 \(stamp)
             END;
             CREATE TRIGGER \(Identifier.quoted(prefix + "_delete")) BEFORE DELETE ON \(table) BEGIN
+                \(references.map { $0.refusal(parent: schema.name) }.joined(separator: "\n    "))
                 UPDATE \(table) SET sync_deleted = 1 WHERE \(oldKeyMatch);
                 SELECT RAISE(IGNORE);
             END;
             """
+    }
+
+    // MARK: Refused bundles
+
+    public func logRefusal(_ refusal: BundleRefusal) throws {
+        try connection.withTransaction {
+            let now = nowText()
+            try connection.run(
+                "INSERT INTO _fieldsync_refusals (site_id, verified, bundle_id, source, reason, refused_at) "
+                    + "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    refusal.site.map(Value.text) ?? .null, .integer(refusal.verified ? 1 : 0),
+                    refusal.bundleID.map(Value.text) ?? .null, .text(refusal.source), .text(refusal.reason),
+                    .text(now),
+                ])
+            try log(
+                site: refusal.site, operation: "ingest", rows: 0, milliseconds: 0, status: BundleRefusal.logStatus,
+                message: refusal.logMessage)
+        }
+    }
+
+    public func lastRefusals() throws -> [BundleRefusal] {
+        try connection.query(
+            "SELECT site_id, verified, bundle_id, source, reason, refused_at FROM _fieldsync_refusals "
+                + "WHERE id IN (SELECT max(id) FROM _fieldsync_refusals GROUP BY site_id) ORDER BY site_id"
+        ).map { row in
+            BundleRefusal(
+                site: row[0].textValue, verified: row[1].integerValue == 1, bundleID: row[2].textValue,
+                source: row[3].textValue ?? "", reason: row[4].textValue ?? "", at: row[5].textValue)
+        }
+    }
+
+    public func danglingReferences(limit: Int) throws -> [DanglingReference] {
+        var found: [DanglingReference] = []
+        for parent in try tables() {
+            for reference in try references(to: parent) where found.count < limit {
+                let match = reference.pairs.map { "c.\(Identifier.quoted($0.from)) = p.\(Identifier.quoted($0.to))" }
+                    .joined(separator: " AND ")
+                let keys = parent.primaryKey.map { "p.\(Identifier.quoted($0))" }.joined(separator: ", ")
+                let rows = try connection.query(
+                    "SELECT \(SQLText.keyJSON(parent, prefix: "p")), count(*) FROM \(Identifier.quoted(parent.name)) p "
+                        + "JOIN \(Identifier.quoted(reference.child)) c ON \(match) WHERE p.sync_deleted = 1"
+                        + (reference.synced ? " AND c.sync_deleted = 0" : "") + " GROUP BY \(keys) LIMIT ?",
+                    [.integer(Int64(limit - found.count))])
+                for row in rows {
+                    found.append(
+                        DanglingReference(
+                            table: parent.name, key: row[0].textValue ?? "[]", child: reference.child,
+                            rows: row[1].integerValue ?? 0))
+                }
+            }
+        }
+        return found
     }
 
     /// Appends a line to `_fieldsync_log` (the hub's `sync_log`).
@@ -329,5 +448,29 @@ extension Value {
     public var textValue: String? {
         if case .text(let text) = self { return text }
         return nil
+    }
+}
+
+/// A foreign key of a table in the hub store that points at a synced table.
+struct ForeignKeyReference {
+    /// The referencing table.
+    var child: String
+    /// SQLite's number of the foreign key within the child table.
+    var id: Int64
+    /// Whether the child is a synced table (its deleted rows are tombstones, which no longer reference anything).
+    var synced: Bool
+    /// (child column, parent column) pairs.
+    var pairs: [(from: String, to: String)]
+
+    /// The trigger statement that refuses to delete a parent row this reference still holds.
+    func refusal(parent: String) -> String {
+        let match = pairs.map { "\(Identifier.quoted($0.from)) = OLD.\(Identifier.quoted($0.to))" }
+            .joined(separator: " AND ")
+        let columns = pairs.map(\.from).joined(separator: ", ")
+        let message =
+            "a row of table \(parent) is still referenced by rows of table \(child) (\(columns)): "
+            + "delete or change those rows first; the sites that hold them would refuse the delete"
+        return "SELECT RAISE(ABORT, \(SQLText.literal(message))) WHERE EXISTS (SELECT 1 FROM "
+            + "\(Identifier.quoted(child)) WHERE \(match)\(synced ? " AND sync_deleted = 0" : ""));"
     }
 }
