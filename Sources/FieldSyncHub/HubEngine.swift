@@ -52,7 +52,9 @@ public final class HubEngine {
         do {
             try store.logRefusal(refusal)
         } catch let logError {
-            logger.error(
+            // Below the command line's default level: the refusal itself is the error a person reads, and a store
+            // that cannot log it is usually the very reason it was refused (the connection is gone).
+            logger.notice(
                 "refused bundle not logged",
                 metadata: ["fieldsync.bundle.source": "\(refusal.source)", "fieldsync.error": "\(logError)"])
         }
