@@ -566,7 +566,8 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
         try old.execute(
             "ALTER TABLE _fieldsync_sites DROP COLUMN sent_version; UPDATE _fieldsync_counter SET version = 7; "
                 + "INSERT INTO _fieldsync_sites (site_id, name, public_key, registered_at, last_return_sequence) "
-                + "VALUES ('sent', 'S', 'key', '2024-01-01T00:00:00Z', 2), ('new', 'N', 'key', '2024-01-01T00:00:00Z', 0)")
+                + "VALUES ('sent', 'S', 'key', '2024-01-01T00:00:00Z', 2), "
+                + "('new', 'N', 'key', '2024-01-01T00:00:00Z', 0)")
         let store = try SQLiteHubStore(path: path)
         #expect(
             try old.query("SELECT site_id, sent_version FROM _fieldsync_sites ORDER BY site_id")
