@@ -84,6 +84,21 @@ public enum ConflictJudge {
         return change.baseVersion > hub.version
     }
 
+    /// `change` with its base version lowered to `ceiling`, the highest hub version the sending site can know (the
+    /// highest version any return bundle the hub wrote for it may carry), and whether it was lowered.
+    ///
+    /// A site learns versions only from the hub's return bundles: its own changes' versions never go back to it, so
+    /// its next edit of a row it changed itself still names the version it had before. A base above what the hub
+    /// ever sent the site is made up (a buggy or hostile site); taken as said, a base equal to the row's current
+    /// version would overwrite an edit made at the hub without a conflict. Lowered to the ceiling, the change is
+    /// judged as made on the newest row the site can have seen: a conflict when someone else changed the row since.
+    public static func clampingBase(_ change: Change, to ceiling: Int64) -> (change: Change, clamped: Bool) {
+        guard change.baseVersion > ceiling else { return (change, false) }
+        var clamped = change
+        clamped.baseVersion = max(0, ceiling)
+        return (clamped, true)
+    }
+
     /// Whether applying `change` would leave the hub's row as it already is.
     static func sameResult(_ change: Change, hub: HubRowState, schema: TableSchema) -> Bool {
         switch change.operation {

@@ -71,6 +71,9 @@ public struct IngestReport: Sendable, Codable {
     /// Changes that claimed a base version above the hub row's version (``ConflictJudge/hasImpossibleBase(_:hub:)``),
     /// judged as made on an older row.
     public var impossibleBases = 0
+    /// Changes that claimed a base version above anything the hub ever sent the site, judged with the highest
+    /// version the site can know instead (``ConflictJudge/clampingBase(_:to:)``).
+    public var clampedBases = 0
     /// Seconds the site's clock was found off and corrected by (``SiteClock``); `nil` when within tolerance.
     public var clockOffset: Double?
 

@@ -80,6 +80,11 @@ extension IngestReport {
                 "; \(impossibleBases) changes claimed a base version the hub never gave their row, "
                 + "and were judged as made on an older row"
         }
+        if clampedBases > 0 {
+            message +=
+                "; \(clampedBases) changes claimed a base version above any the hub sent the site, "
+                + "and were judged as based on the highest it sent"
+        }
         return message
     }
 

@@ -22,7 +22,8 @@ extension PostgresHubStore {
         guard
             let site = try connection.query(
                 "SELECT last_sequence, last_bundle, applied_through, acked_return, last_sync_version, "
-                    + "last_return_sequence FROM sync_control.client_state WHERE client_id = $1 FOR UPDATE",
+                    + "last_return_sequence, sent_version FROM sync_control.client_state WHERE client_id = $1 "
+                    + "FOR UPDATE",
                 [bundle.site]
             ).rows.first
         else {
@@ -38,6 +39,8 @@ extension PostgresHubStore {
                 ?? 0)
         let lastSequence = UInt64(site[0] ?? "0") ?? 0
         var appliedThrough = Int64(site[2] ?? "0") ?? 0
+        // The highest hub version the site can know: bases above it are made up (ConflictJudge.clampingBase).
+        let baseCeiling = Int64(site[6] ?? "0") ?? 0
         var report = IngestReport(
             status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
         try bundle.checkFollows(
@@ -83,16 +86,18 @@ extension PostgresHubStore {
                     editTime: { clock.editTime($0.changedAt) })
                 if pruned.insert(applier.schema.name).inserted { try applier.pruneHistory() }
             } catch let problem as PostgresRowProblem {
-                try batch.forEach { change in
-                    guard change.originSequence > appliedThrough else { return }
+                try batch.forEach { incoming in
+                    guard incoming.originSequence > appliedThrough else { return }
+                    let (change, clamped) = ConflictJudge.clampingBase(incoming, to: baseCeiling)
+                    if clamped { report.clampedBases += 1 }
                     try recorder.reject(change, schema: batch.schema, reason: problem.reason, correct: false)
                     report.rejected += 1
                 }
                 continue
             }
             if try copyBatch(
-                batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough, recorder: recorder,
-                report: &report)
+                batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                baseCeiling: baseCeiling, recorder: recorder, report: &report)
             {
                 continue
             }
@@ -102,16 +107,16 @@ extension PostgresHubStore {
             try connection.execute("SAVEPOINT fieldsync_batch")
             do {
                 try ingest(
-                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough, recorder: recorder,
-                    rowByRow: false, report: &report)
+                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                    baseCeiling: baseCeiling, recorder: recorder, rowByRow: false, report: &report)
                 try connection.execute("RELEASE SAVEPOINT fieldsync_batch")
             } catch let error as StoreError where error.code == .constraint {
                 try connection.execute("ROLLBACK TO SAVEPOINT fieldsync_batch")
                 try connection.execute("RELEASE SAVEPOINT fieldsync_batch")
                 report = before
                 try ingest(
-                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough, recorder: recorder,
-                    rowByRow: true, report: &report)
+                    batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
+                    baseCeiling: baseCeiling, recorder: recorder, rowByRow: true, report: &report)
             }
         }
         try connection.run("SELECT set_config('fieldsync.applying', '', true)")
@@ -163,10 +168,10 @@ extension PostgresHubStore {
     /// Applies the changes of one batch (``BatchIngest``); `rowByRow` writes each row under its own savepoint.
     private func ingest(
         _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64,
-        recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
+        baseCeiling: Int64, recorder: PostgresOutcomeRecorder, rowByRow: Bool, report: inout IngestReport
     ) throws {
         try BatchIngest.run(
-            batch, site: site, appliedThrough: appliedThrough, report: &report,
+            batch, site: site, appliedThrough: appliedThrough, baseCeiling: baseCeiling, report: &report,
             refuse: { applier.refusal($0) },
             apply: { change, retry, report in
                 try applier.ingest(change, recorder: recorder, rowByRow: rowByRow || retry, report: &report)
@@ -191,7 +196,7 @@ extension PostgresHubStore {
     /// - Returns: whether the batch was applied (its outcome counted in `report`).
     private func copyBatch(
         _ batch: any ChangeBatchSource, applier: PostgresTableApplier, site: String, appliedThrough: Int64,
-        recorder: PostgresOutcomeRecorder, report: inout IngestReport
+        baseCeiling: Int64, recorder: PostgresOutcomeRecorder, report: inout IngestReport
     ) throws -> Bool {
         let schema = applier.schema
         guard configuration.copyThreshold > 0 else { return false }
@@ -252,7 +257,8 @@ extension PostgresHubStore {
             }
             var outcome = report
             try merge(
-                batch, count: count, staging: staging, applier: applier, recorder: recorder, report: &outcome)
+                batch, count: count, staging: staging, applier: applier, baseCeiling: baseCeiling, recorder: recorder,
+                report: &outcome)
             try connection.execute("DROP TABLE \(staging); RELEASE SAVEPOINT fieldsync_copy")
             report = outcome
             return true
@@ -266,7 +272,7 @@ extension PostgresHubStore {
     /// and writes those to apply set-based; see ``copyBatch``.
     private func merge(
         _ batch: any ChangeBatchSource, count: Int, staging: String, applier: PostgresTableApplier,
-        recorder: PostgresOutcomeRecorder, report: inout IngestReport
+        baseCeiling: Int64, recorder: PostgresOutcomeRecorder, report: inout IngestReport
     ) throws {
         let schema = applier.schema
         let table = qualified(schema.name)
@@ -292,7 +298,8 @@ extension PostgresHubStore {
         var ordinal = 0
         try batch.forEach { change in
             defer { ordinal += 1 }
-            let local = applier.local(change)
+            let (local, clamped) = ConflictJudge.clampingBase(applier.local(change), to: baseCeiling)
+            if clamped { report.clampedBases += 1 }
             let hub = hubRows[ordinal]
             if ConflictJudge.hasImpossibleBase(local, hub: hub) { report.impossibleBases += 1 }
             switch ConflictJudge.action(for: local, hub: hub, schema: schema) {

@@ -74,6 +74,12 @@ extension PostgresHubStore {
         let ackedReturn = row[3] ?? "0"
         let after = Int64(row[2] ?? "0") ?? 0
         let through = max(watermark, after)
+        // Before the bundle exists: besides the range up to the watermark, its rows for outcomes are the rows as
+        // they are, possibly newer, but never newer than the last version taken.
+        try connection.run(
+            "UPDATE sync_control.client_state SET sent_version = greatest(sent_version, $2, "
+                + "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_control.version_seq)) "
+                + "WHERE client_id = $1", [site, String(through)])
         var outcomes: [RowOutcome] = []
         for outcome in try connection.query(
             "SELECT id, table_name, pk, origin_seq, decision, incoming::text FROM sync_control.conflicts "
@@ -228,7 +234,9 @@ extension PostgresHubStore {
             let sequence = String(plan.sequence)
             try connection.run(
                 "UPDATE sync_control.client_state SET last_return_at = now(), last_sync_timestamp = now(), "
-                    + "sync_status = 'active', updated_at = now() WHERE client_id = $1", [plan.site])
+                    + "sync_status = 'active', updated_at = now(), sent_version = greatest(sent_version, "
+                    + "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_control.version_seq)) "
+                    + "WHERE client_id = $1", [plan.site])
             for outcome in plan.outcomes {
                 let table =
                     switch outcome.kind {

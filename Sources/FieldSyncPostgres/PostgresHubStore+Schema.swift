@@ -46,7 +46,18 @@ enum PostgresMigrations {
             version: 3, name: "conflicts by row",
             sql: "CREATE INDEX conflicts_row ON sync_control.conflicts (client_id, table_name, pk)"),
         Migration(version: 4, name: "refused bundles, conflicts waiting in sync_health", sql: refusals),
+        Migration(version: 5, name: "highest version sent to each site", sql: sentVersion),
     ]
+
+    /// `client_state.sent_version`: the highest hub version a return bundle written for the site may carry, the
+    /// ceiling of the base versions its changes may claim. Which versions earlier bundles carried was not kept, so
+    /// a site that was sent any return bundle starts at the hub's current version: never below what it can know.
+    static let sentVersion = """
+        ALTER TABLE sync_control.client_state ADD COLUMN sent_version bigint NOT NULL DEFAULT 0;
+        UPDATE sync_control.client_state SET sent_version =
+            (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_control.version_seq)
+            WHERE last_return_sequence > 0;
+        """
 
     static let initial = """
         CREATE TABLE sync_control.hub_settings (key text PRIMARY KEY, value text NOT NULL);

@@ -562,7 +562,16 @@ enum ConflictScenario: String, CaseIterable, CustomStringConvertible, Sendable {
         for (table, columns) in added {
             for column in columns { try old.execute("ALTER TABLE \(table) DROP COLUMN \(column)") }
         }
+        // Two sites, one already sent a return bundle, at hub version 7; no record of what that bundle carried.
+        try old.execute(
+            "ALTER TABLE _fieldsync_sites DROP COLUMN sent_version; UPDATE _fieldsync_counter SET version = 7; "
+                + "INSERT INTO _fieldsync_sites (site_id, name, public_key, registered_at, last_return_sequence) "
+                + "VALUES ('sent', 'S', 'key', '2024-01-01T00:00:00Z', 2), "
+                + "('new', 'N', 'key', '2024-01-01T00:00:00Z', 0)")
         let store = try SQLiteHubStore(path: path)
+        #expect(
+            try old.query("SELECT site_id, sent_version FROM _fieldsync_sites ORDER BY site_id")
+                == [[.text("new"), .integer(0)], [.text("sent"), .integer(7)]])
         for (table, columns) in added {
             let present = try old.query("SELECT name FROM pragma_table_info('\(table)')").compactMap(\.first)
             for column in columns { #expect(present.contains(.text(column)), "\(table).\(column)") }

@@ -203,7 +203,8 @@ import Testing
                 ]))
         #expect(report.conflicts == 1)
         #expect(report.applied == 0)
-        #expect(report.impossibleBases == 1)
+        // Above anything the hub sent the site: lowered to the highest it sent, below HQ's version of the row.
+        #expect(report.clampedBases == 1)
         #expect(try world.hubRows("people") == [[.text("p1"), .text("Amina"), .integer(40)]])
         let conflict = try #require(try world.hubStore.conflicts(ConflictFilter()).first)
         #expect(conflict.decision == .hubKept)
@@ -212,6 +213,63 @@ import Testing
                 ? "SELECT message FROM _fieldsync_log WHERE operation = 'ingest' ORDER BY id"
                 : "SELECT message FROM sync_control.sync_log WHERE operation = 'ingest' ORDER BY log_id")
         #expect(log.contains { $0.first?.textValue?.contains("claimed a base version") == true })
+    }
+
+    /// HQ edits a row the site has; the site then sends an update claiming as its base the row's current hub
+    /// version, which no return bundle ever carried to it. The base is lowered to the highest version the hub sent
+    /// the site, so the change is a conflict, settled by the table's rule (server_wins: HQ's edit stays) and
+    /// recorded, on both stores. Once a return bundle has brought the row, the site's next edit applies as usual.
+    @Test(arguments: HubStoreKind.available)
+    func aBaseAboveWhatTheHubSentTheSiteIsJudgedAsAConflict(_ kind: HubStoreKind) throws {
+        let world = try SyncWorld(sites: ["site-a"], hub: kind, schema: Self.people)
+        try world.hubSQL.execute("INSERT INTO people (id, name, age) VALUES ('p1', 'Amina', 31)")
+        try world.exchangeRounds(1)
+        #expect(try world.siteRows("site-a", "people") == [[.text("p1"), .text("Amina"), .integer(31)]])
+        try world.hubSQL.execute("UPDATE people SET age = 40 WHERE id = 'p1'")
+        let current = try #require(try world.hubRowsWithBookkeeping("people").first?[3].integerValue)
+        let record = try #require(try world.hubStore.sites().first)
+        let schema = try #require(try world.hubStore.tables().first)
+        let update = Change(
+            operation: .update, origin: "site-a", originSequence: 100, baseVersion: current,
+            values: [.text("p1"), .text("Amina"), .integer(32)])
+        let report = try world.deliverToHub(
+            try world.craftedBundle(
+                from: "site-a", sequence: UInt64(record.lastSequence + 1), tables: [schema],
+                changes: [TableChange(table: "people", change: update)],
+                prerequisites: [
+                    SyncProperty.acknowledgedReturn: record.lastReturnSequence,
+                    SyncProperty.hubVersion: current,
+                ]))
+        #expect(report.conflicts == 1)
+        #expect(report.applied == 0)
+        #expect(report.clampedBases == 1)
+        #expect(try world.hubRows("people") == [[.text("p1"), .text("Amina"), .integer(40)]])
+        let conflict = try #require(try world.hubStore.conflicts(ConflictFilter()).first)
+        #expect(conflict.decision == .hubKept)
+        #expect(conflict.baseVersion < current)
+        let log = try world.hubSQL.query(
+            kind == .sqlite
+                ? "SELECT message FROM _fieldsync_log WHERE operation = 'ingest' ORDER BY id"
+                : "SELECT message FROM sync_control.sync_log WHERE operation = 'ingest' ORDER BY log_id")
+        #expect(log.contains { $0.first?.textValue?.contains("above any the hub sent the site") == true })
+        // Once a return bundle for the site is written (it carries HQ's row), that version is a base the site can
+        // know: an edit based on it is no conflict.
+        _ = try world.exportReturn("site-a")
+        let sent = try #require(try world.hubStore.sites().first)
+        let again = Change(
+            operation: .update, origin: "site-a", originSequence: 101, baseVersion: current,
+            values: [.text("p1"), .text("Amina"), .integer(41)])
+        let next = try world.deliverToHub(
+            try world.craftedBundle(
+                from: "site-a", sequence: UInt64(sent.lastSequence + 1), tables: [schema],
+                changes: [TableChange(table: "people", change: again)],
+                prerequisites: [
+                    SyncProperty.acknowledgedReturn: sent.lastReturnSequence, SyncProperty.hubVersion: current,
+                ]))
+        #expect(next.applied == 1)
+        #expect(next.conflicts == 0)
+        #expect(next.clampedBases == 0)
+        #expect(try world.hubRows("people") == [[.text("p1"), .text("Amina"), .integer(41)]])
     }
 
     // MARK: Bundles refused whole

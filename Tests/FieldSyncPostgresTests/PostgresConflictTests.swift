@@ -52,7 +52,8 @@ struct PostgresConflictTests {
         try sql.execute(
             """
             INSERT INTO sync_control.hub_settings VALUES ('hub_id', 'hub'), ('data_schema', 'public');
-            INSERT INTO sync_control.client_state (client_id, client_name, public_key) VALUES ('site-a', 'A', 'key');
+            INSERT INTO sync_control.client_state (client_id, client_name, public_key, last_return_sequence)
+                VALUES ('site-a', 'A', 'key', 1);
             CREATE TABLE people (id text PRIMARY KEY, name text, age bigint, sync_version bigint NOT NULL DEFAULT 0,
                 sync_modified_at timestamptz, sync_deleted boolean NOT NULL DEFAULT false,
                 sync_origin_client varchar(64));
@@ -82,7 +83,11 @@ struct PostgresConflictTests {
             [peopleJSON])
 
         let store = try PostgresHubStore(configuration: database.configuration())
-        #expect(try sql.integer("SELECT max(version) FROM sync_control.schema_migrations") == 4)
+        #expect(try sql.integer("SELECT max(version) FROM sync_control.schema_migrations") == 5)
+        // Which versions its return bundle carried was not kept: the site may know every version made so far.
+        #expect(
+            try sql.integer("SELECT sent_version FROM sync_control.client_state WHERE client_id = 'site-a'")
+                == (try sql.integer("SELECT last_value FROM sync_control.version_seq")))
         // The rule row is kept as it was: migration 1 notified by default.
         #expect(try store.conflictRules() == [ConflictRule(table: "people", notify: true)])
         let conflicts = try store.conflicts(ConflictFilter())
@@ -121,7 +126,7 @@ struct PostgresConflictTests {
                 == "2024-05-06 07:08:09+00", "the edit time, to the second as the embedded store keeps it")
         // Opening it again runs nothing more.
         _ = try PostgresHubStore(configuration: database.configuration())
-        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 4)
+        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 5)
     }
 
     // MARK: Set-based merge and row path
@@ -307,6 +312,8 @@ struct PostgresConflictTests {
         try staff.execute("UPDATE people SET name = 'second' WHERE id = 'p1'")
         try staff.execute("UPDATE people SET name = name WHERE id = 'p1'")
         let v2 = try staff.integer("SELECT sync_version FROM people WHERE id = 'p1'")
+        // A return bundle takes v2 to the site (a base the site can know); the next staff edit comes after it.
+        _ = try store.planReturn(for: "site-a")
         try staff.execute("UPDATE people SET age = 3 WHERE id = 'p1'")
         #expect(
             try staff.query(

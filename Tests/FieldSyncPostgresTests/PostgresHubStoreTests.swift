@@ -12,7 +12,7 @@ struct PostgresHubStoreTests {
         let again = try PostgresHubStore.create(configuration: database.configuration(), hubID: "hub")
         _ = try PostgresHubStore(configuration: database.configuration())
         let sql = try database.connect()
-        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 4)
+        #expect(try sql.integer("SELECT count(*) FROM sync_control.schema_migrations") == 5)
         let tables = Set(
             try sql.query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'sync_control'"

@@ -17,7 +17,7 @@ extension SQLiteHubStore {
             guard
                 let site = try connection.query(
                     "SELECT last_sequence, last_bundle, applied_through, acked_return, acked_hub_version, "
-                        + "last_return_sequence FROM _fieldsync_sites WHERE site_id = ?",
+                        + "last_return_sequence, sent_version FROM _fieldsync_sites WHERE site_id = ?",
                     [.text(bundle.site)]
                 ).first
             else {
@@ -30,6 +30,8 @@ extension SQLiteHubStore {
                 hubVersion: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"))
             let lastSequence = UInt64(max(0, site[0].integerValue ?? 0))
             var appliedThrough = site[2].integerValue ?? 0
+            // The highest hub version the site can know: bases above it are made up (ConflictJudge.clampingBase).
+            let baseCeiling = site[6].integerValue ?? 0
             var report = IngestReport(
                 status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
             try bundle.checkFollows(
@@ -78,8 +80,10 @@ extension SQLiteHubStore {
                         incoming: batch.schema, hub: tables[batch.schema.name], connection: connection,
                         versions: versions, clock: clock, rule: try rule(for: batch.schema.name))
                 } catch let problem as RowProblem {
-                    try batch.forEach { change in
-                        guard change.originSequence > appliedThrough else { return }
+                    try batch.forEach { incoming in
+                        guard incoming.originSequence > appliedThrough else { return }
+                        let (change, clamped) = ConflictJudge.clampingBase(incoming, to: baseCeiling)
+                        if clamped { report.clampedBases += 1 }
                         try recorder.reject(change, schema: batch.schema, reason: problem.reason, correct: false)
                         report.rejected += 1
                     }
@@ -87,7 +91,7 @@ extension SQLiteHubStore {
                 }
                 try ingest(
                     batch, applier: applier, site: bundle.site, appliedThrough: appliedThrough,
-                    recorder: recorder, report: &report)
+                    baseCeiling: baseCeiling, recorder: recorder, report: &report)
             }
             try connection.run("UPDATE _fieldsync_counter SET version = ? WHERE id = 1", [.integer(versions.last)])
             try connection.run("DELETE FROM _fieldsync_applying")
@@ -140,10 +144,10 @@ extension SQLiteHubStore {
     /// Applies the changes of one batch (``BatchIngest``).
     private func ingest(
         _ batch: any ChangeBatchSource, applier: HubTableApplier, site: String, appliedThrough: Int64,
-        recorder: OutcomeRecorder, report: inout IngestReport
+        baseCeiling: Int64, recorder: OutcomeRecorder, report: inout IngestReport
     ) throws {
         try BatchIngest.run(
-            batch, site: site, appliedThrough: appliedThrough, report: &report,
+            batch, site: site, appliedThrough: appliedThrough, baseCeiling: baseCeiling, report: &report,
             refuse: { applier.refusal($0) },
             apply: { change, _, report in
                 if case .failed(let reason) = try applier.apply(change, recorder: recorder, report: &report) {

@@ -24,6 +24,10 @@ extension SQLiteHubStore {
         }
         let ackedReturn = row[3].integerValue ?? 0
         let through = try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1")
+        // Before the bundle exists: the site may know every version up to here once it has the bundle.
+        try connection.run(
+            "UPDATE _fieldsync_sites SET sent_version = max(sent_version, ?) WHERE site_id = ?",
+            [.integer(through), .text(site)])
         var outcomes: [RowOutcome] = []
         // A conflict's outcome goes until acknowledged; once a person decides it, the decision goes too.
         for outcome in try connection.query(
@@ -209,8 +213,10 @@ extension SQLiteHubStore {
     public func recordReturn(_ plan: ReturnPlan, bundleID: String, rows: Int) throws {
         try connection.withTransaction {
             let sequence = Value.integer(Int64(plan.sequence))
+            // The bundle's rows for outcomes are the rows as they were when written, possibly newer than the plan.
             try connection.run(
-                "UPDATE _fieldsync_sites SET last_return_at = ? WHERE site_id = ?",
+                "UPDATE _fieldsync_sites SET last_return_at = ?, sent_version = max(sent_version, "
+                    + "(SELECT version FROM _fieldsync_counter WHERE id = 1)) WHERE site_id = ?",
                 [.text(nowText()), .text(plan.site)])
             for outcome in plan.outcomes {
                 switch outcome.kind {

@@ -31,6 +31,22 @@ public final class SQLiteHubStore: HubStore {
         for (column, definition) in Self.addedRejectedColumns {
             try addColumnIfMissing("_fieldsync_rejected", column, definition)
         }
+        try addSentVersionIfMissing()
+    }
+
+    /// Adds `_fieldsync_sites.sent_version` (the highest hub version a return bundle written for the site may
+    /// carry) to a store made by an earlier release. Which versions those bundles carried was not kept, so a site
+    /// that was sent any return bundle starts at the hub's current version: never below what it can know.
+    private func addSentVersionIfMissing() throws {
+        let present = try connection.query("SELECT name FROM pragma_table_info('_fieldsync_sites')")
+            .contains { $0.first?.textValue == "sent_version" }
+        guard !present else { return }
+        try connection.withTransaction {
+            try connection.execute("ALTER TABLE _fieldsync_sites ADD COLUMN sent_version INTEGER NOT NULL DEFAULT 0")
+            try connection.run(
+                "UPDATE _fieldsync_sites SET sent_version = (SELECT version FROM _fieldsync_counter WHERE id = 1) "
+                    + "WHERE last_return_sequence > 0")
+        }
     }
 
     /// Columns of `_fieldsync_conflicts` that stores made by earlier releases lack.
@@ -88,8 +104,8 @@ public final class SQLiteHubStore: HubStore {
             site_id TEXT PRIMARY KEY, name TEXT NOT NULL, public_key TEXT NOT NULL, registered_at TEXT NOT NULL,
             last_sequence INTEGER NOT NULL DEFAULT 0, last_bundle TEXT, applied_through INTEGER NOT NULL DEFAULT 0,
             acked_hub_version INTEGER NOT NULL DEFAULT 0, acked_return INTEGER NOT NULL DEFAULT 0,
-            last_received_at TEXT, last_return_sequence INTEGER NOT NULL DEFAULT 0, last_return_at TEXT)
-            WITHOUT ROWID;
+            last_received_at TEXT, last_return_sequence INTEGER NOT NULL DEFAULT 0, last_return_at TEXT,
+            sent_version INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_bundles (
             bundle_id TEXT PRIMARY KEY, site_id TEXT NOT NULL, sequence INTEGER NOT NULL, direction TEXT NOT NULL,
             status TEXT NOT NULL, rows INTEGER NOT NULL DEFAULT 0, conflicts INTEGER NOT NULL DEFAULT 0,
