@@ -48,6 +48,10 @@ final class EnvelopeWriter {
         guard (1024...(1 << 24)).contains(configuration.chunkSize) else {
             throw BundleError(.invalidArgument, "chunk size must be between 1 KiB and 16 MiB")
         }
+        guard (1...BundleHeader.maxSequence).contains(sequence) else {
+            throw BundleError(
+                .invalidArgument, "bundle sequence \(sequence) is outside 1 … \(BundleHeader.maxSequence)")
+        }
         self.keys = keys
         self.configuration = configuration
         let contentKey = try SecureBytes(count: Int(crypto_secretstream_xchacha20poly1305_keybytes()))
