@@ -77,7 +77,7 @@ let package = Package(
             name: "FieldSyncTesting",
             dependencies: [
                 "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub", "FieldSyncSite",
-                "CArchive",
+                "CArchive", "CZstd",
             ],
             path: "Sources/FieldSyncTesting"
         ),

@@ -16,6 +16,8 @@ public final class SyncWorld {
     public struct Site {
         public let id: String
         public let engine: SiteEngine
+        /// The site's keys, for tests that sign bundles as the site.
+        public let keys: NodeKeys
         /// A separate connection, as the field application would have.
         public let database: SQLiteConnection
         public let path: String
@@ -23,6 +25,8 @@ public final class SyncWorld {
 
     public let directory: TemporaryDirectory
     public let hub: HubEngine
+    /// The hub's keys, for tests that sign bundles as the hub.
+    public let hubKeys: NodeKeys
     /// Which store the hub runs on.
     public let hubKind: HubStoreKind
     public let hubStore: any HubStore
@@ -53,6 +57,7 @@ public final class SyncWorld {
             siteLogger.logLevel = .warning
         }
         let hubKeys = try NodeKeys.generate(id: "hub")
+        self.hubKeys = hubKeys
         hubKind = kind
         switch kind {
         case .sqlite:
@@ -89,7 +94,7 @@ public final class SyncWorld {
             sites.append(
                 Site(
                     id: id, engine: try SiteEngine(store: store, keys: keys, hub: hubKeys.identity, logger: siteLogger),
-                    database: app,
+                    keys: keys, database: app,
                     path: path))
         }
     }

@@ -89,6 +89,12 @@ struct PartFile {
         } catch {
             throw BundleError(.notABundle, "the bundle trailer is not valid: \(error)", path: path)
         }
+        guard trailer.length >= 0, trailer.totalLength >= trailer.length else {
+            throw BundleError(
+                .notABundle,
+                "the bundle trailer's field 'length' (\(trailer.length)) or 'total_length' (\(trailer.totalLength)) "
+                    + "is negative or inconsistent", path: path)
+        }
         guard trailer.length == trailerOffset - ciphertextOffset else {
             let actual = trailerOffset - ciphertextOffset
             let code: BundleError.Code = actual < trailer.length ? .truncated : .trailingData

@@ -25,7 +25,7 @@ extension SQLiteHubStore {
                     .notFound, "site '\(bundle.site)' is not registered at this hub; run 'fieldsync hub add-site'",
                     location: bundle.source)
             }
-            let lastSequence = UInt64(site[0].integerValue ?? 0)
+            let lastSequence = UInt64(clamping: site[0].integerValue ?? 0)
             var appliedThrough = site[2].integerValue ?? 0
             var report = IngestReport(
                 status: .applied, site: bundle.site, bundleID: bundle.bundleID, sequence: bundle.sequence)
