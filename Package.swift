@@ -72,6 +72,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fuzz harness (`make fuzz`, and a short run in `make test`): a seeded mutation harness, or with
+        // -DFIELDSYNC_LIBFUZZER and -sanitize=fuzzer a libFuzzer target. See docs/testing.md.
+        .executableTarget(
+            name: "fieldsync-fuzz",
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncTesting"]
+        ),
         // Helpers shared by every test target: temporary directories, key fixtures, running the binary.
         .target(
             name: "FieldSyncTesting",

@@ -228,13 +228,18 @@ struct CopyTextDecoder {
         }
     }
 
-    /// Strict decimal Int64: optional `-`, digits, no overflow.
+    /// Strict decimal Int64 as the writer writes it: `0`, or an optional `-` and digits without a leading zero;
+    /// no `+`, no `-0`, no overflow.
     static func parseInteger(_ raw: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard !raw.isEmpty else { return nil }
         var index = 0
         let negative = raw[0] == UInt8(ascii: "-")
         if negative { index = 1 }
         guard index < raw.count else { return nil }
+        if raw[index] == UInt8(ascii: "0") {
+            guard !negative, raw.count == 1 else { return nil }
+            return 0
+        }
         var magnitude: UInt64 = 0
         while index < raw.count {
             let digit = raw[index] &- 48

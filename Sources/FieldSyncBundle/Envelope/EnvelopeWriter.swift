@@ -42,7 +42,7 @@ final class EnvelopeWriter {
     /// Starts a bundle: draws a content key, seals it to `recipient`, writes the first part's header.
     init(
         kind: BundleKind, keys: NodeKeys, recipient: PublicIdentity, sequence: UInt64,
-        prerequisites: [String: Int64], configuration: Configuration
+        prerequisites: [String: Int64], configuration: Configuration, bundleID: String? = nil
     ) throws {
         try Sodium.ensureInitialised()
         guard (1024...(1 << 24)).contains(configuration.chunkSize) else {
@@ -61,7 +61,8 @@ final class EnvelopeWriter {
         let sealed = try recipient.seal(contentKey)
         header = BundleHeader(
             format: BundleHeader.formatName, version: BundleHeader.currentVersion,
-            requires: BundleHeader.writtenCapabilities, bundleID: UUID().uuidString.lowercased(), kind: kind,
+            requires: BundleHeader.writtenCapabilities, bundleID: bundleID ?? UUID().uuidString.lowercased(),
+            kind: kind,
             sender: keys.id, recipient: recipient.id, sequence: sequence, keyEpoch: keys.epoch,
             recipientKeyEpoch: recipient.epoch, prerequisites: prerequisites,
             created: ISO8601DateFormatter().string(from: configuration.created ?? Date()),
