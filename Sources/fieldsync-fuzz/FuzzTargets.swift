@@ -166,7 +166,9 @@ final class FuzzContext: @unchecked Sendable {
             Array(text.replacingOccurrences(of: "\t1\t", with: "\t99999999999999999999\t").utf8),
             Array(text.replacingOccurrences(of: "\t1\t", with: "\t007\t").utf8),
             Array(text.replacingOccurrences(of: "\\N", with: "\\Q").utf8),
-            Array(("U\t\\N\tsite-a\t1\t0\t" + String(repeating: "ff", count: 4096) + "\t\\N" + String(repeating: "\t", count: 11) + "\n").utf8),
+            Array(
+                ("U\t\\N\tsite-a\t1\t0\t" + String(repeating: "ff", count: 4096) + "\t\\N"
+                    + String(repeating: "\t", count: 11) + "\n").utf8),
         ]
     }
 
@@ -232,7 +234,8 @@ final class FuzzContext: @unchecked Sendable {
         seeds.append([1] + RawTar.skippableFrame([1, 2, 3]) + RawTar.zstd(plain.bytes))
         // Manifests and indexes two JSON readers could read differently.
         for edit in [
-            manifestText.replacingOccurrences(of: "\"kind\":\"delta\"", with: "\"kind\":\"delta\",\"kind\":\"snapshot\""),
+            manifestText.replacingOccurrences(
+                of: "\"kind\":\"delta\"", with: "\"kind\":\"delta\",\"kind\":\"snapshot\""),
             manifestText.replacingOccurrences(of: "{\"bundle_id\"", with: "{\"x\":1,\"bundle_id\""),
             manifestText.replacingOccurrences(of: "\"version\":1", with: "\"version\":1.0"),
             "\u{FEFF}" + manifestText,
@@ -272,7 +275,8 @@ final class FuzzContext: @unchecked Sendable {
     private func envelopeSeeds() throws -> [[UInt8]] {
         let directory = try scratch()
         let writer = try BundleWriter(
-            configuration: .init(kind: .delta, sequence: 3, prerequisites: ["hub_version": 12], directory: directory,
+            configuration: .init(
+                kind: .delta, sequence: 3, prerequisites: ["hub_version": 12], directory: directory,
                 chunkSize: 1024),
             tables: [schema], sender: site, recipient: hub.identity)
         for change in changes() { try writer.append(change, to: "samples") }
@@ -285,8 +289,10 @@ final class FuzzContext: @unchecked Sendable {
         let rest = Array(bytes[(12 + length)...])
         func with(header text: [UInt8]) -> [UInt8] {
             let count = UInt32(text.count)
-            return Array("FSBUNDLE".utf8) + [UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff),
-                UInt8(count & 0xff)] + text + rest
+            return Array("FSBUNDLE".utf8) + [
+                UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff),
+                UInt8(count & 0xff),
+            ] + text + rest
         }
         let edits: [[UInt8]] = [
             [0xEF, 0xBB, 0xBF] + Array(header.utf8),

@@ -43,7 +43,8 @@ private func installCrashHandler(path: String) {
     /// into `FIELDSYNC_FUZZ_CORPUS` (the corpus folder libFuzzer is given) before it reads it.
     @_cdecl("LLVMFuzzerInitialize")
     public func fuzzInitialize(
-        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
     ) -> CInt {
         let environment = ProcessInfo.processInfo.environment
         target = environment["FIELDSYNC_FUZZ_TARGET"].flatMap(FuzzTarget.init(rawValue:)) ?? .envelope

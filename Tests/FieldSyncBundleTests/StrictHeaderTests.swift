@@ -51,18 +51,37 @@ import Testing
         ("a UTF-8 byte-order mark", { [0xEF, 0xBB, 0xBF] + Array($0.utf8) }),
         ("UTF-16 with a byte-order mark", { [0xFF, 0xFE] + $0.utf16.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] } }),
         ("UTF-16 without one", { $0.utf16.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] } }),
-        ("a key twice", { Array($0.replacingOccurrences(of: "\"sequence\":1", with: "\"sequence\":1,\"sequence\":2").utf8) }),
-        ("a key twice, same value", { Array($0.replacingOccurrences(of: "\"kind\":\"delta\"", with: "\"kind\":\"delta\",\"kind\":\"delta\"").utf8) }),
+        (
+            "a key twice",
+            { Array($0.replacingOccurrences(of: "\"sequence\":1", with: "\"sequence\":1,\"sequence\":2").utf8) }
+        ),
+        (
+            "a key twice, same value",
+            {
+                Array(
+                    $0.replacingOccurrences(of: "\"kind\":\"delta\"", with: "\"kind\":\"delta\",\"kind\":\"delta\"")
+                        .utf8)
+            }
+        ),
         ("a leading zero", { Array($0.replacingOccurrences(of: "\"key_epoch\":1", with: "\"key_epoch\":001").utf8) }),
         ("a trailing dot", { Array($0.replacingOccurrences(of: "\"sequence\":1", with: "\"sequence\":1.").utf8) }),
         ("4.0 for an integer", { Array($0.replacingOccurrences(of: "\"sequence\":1", with: "\"sequence\":1.0").utf8) }),
-        ("an exponent for an integer", { Array($0.replacingOccurrences(of: "\"sequence\":1", with: "\"sequence\":1e0").utf8) }),
+        (
+            "an exponent for an integer",
+            { Array($0.replacingOccurrences(of: "\"sequence\":1", with: "\"sequence\":1e0").utf8) }
+        ),
         ("-0 for an integer", { Array($0.replacingOccurrences(of: "\"version\":1", with: "\"version\":-0").utf8) }),
         ("a second value after the object", { Array(($0 + "{}").utf8) }),
         ("a stray byte after the object", { Array(($0 + "x").utf8) }),
-        ("a raw control character in a string", { Array($0.replacingOccurrences(of: "\"delta\"", with: "\"del\u{1}ta\"").utf8) }),
+        (
+            "a raw control character in a string",
+            { Array($0.replacingOccurrences(of: "\"delta\"", with: "\"del\u{1}ta\"").utf8) }
+        ),
         ("an invalid escape", { Array($0.replacingOccurrences(of: "\"delta\"", with: "\"del\\ta\\q\"").utf8) }),
-        ("a lone surrogate escape", { Array($0.replacingOccurrences(of: "\"created\":\"", with: "\"created\":\"\\ud800").utf8) }),
+        (
+            "a lone surrogate escape",
+            { Array($0.replacingOccurrences(of: "\"created\":\"", with: "\"created\":\"\\ud800").utf8) }
+        ),
         ("a trailing comma", { Array($0.replacingOccurrences(of: "}", with: ",}").utf8) }),
     ]
 
@@ -144,9 +163,15 @@ import Testing
 
     static let trailerEdits: [(String, @Sendable (String) -> String)] = [
         ("an unknown key", { (text: String) in text.replacingOccurrences(of: "{", with: "{\"extra\":1,") }),
-        ("a key twice", { (text: String) in text.replacingOccurrences(of: "\"part\":1", with: "\"part\":1,\"part\":1") }),
+        (
+            "a key twice",
+            { (text: String) in text.replacingOccurrences(of: "\"part\":1", with: "\"part\":1,\"part\":1") }
+        ),
         ("4.0 for an integer", { (text: String) in text.replacingOccurrences(of: "\"part\":1", with: "\"part\":1.0") }),
-        ("a huge part number", { (text: String) in text.replacingOccurrences(of: "\"part\":1", with: "\"part\":18446744073709551616") }),
+        (
+            "a huge part number",
+            { (text: String) in text.replacingOccurrences(of: "\"part\":1", with: "\"part\":18446744073709551616") }
+        ),
         ("a negative length", { (text: String) in text.replacingOccurrences(of: "\"length\":", with: "\"length\":-") }),
     ]
 
@@ -176,7 +201,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "", " ", "{", "{\"a\":1,}", "[1,]", "{\"a\":1,\"a\":1}", "{\"a\":1,\"\\u0061\":2}", "{\"\u{E9}\":1,\"e\u{301}\":2}",
+        "", " ", "{", "{\"a\":1,}", "[1,]", "{\"a\":1,\"a\":1}", "{\"a\":1,\"\\u0061\":2}",
+        "{\"\u{E9}\":1,\"e\u{301}\":2}",
         "007", "[01]", "5.", "[.5]", "[+1]", "-", "1e", "1e+", "NaN", "Infinity", "[1 2]", "{\"a\" 1}", "'a'",
         "\"\\x41\"", "\"\\ud800\"", "\"\\udc00\\ud800\"", "\"a\u{7}b\"", "{}{}", "{} x", "tru", "nul",
         "\u{FEFF}{}",
@@ -215,7 +241,9 @@ import Testing
             ("{\"small\":1,\"big\":0,\"list\":[]}", "name"),
             ("{\"small\":1,\"big\":0,\"name\":\"x\",\"list\":[],\"more\":1}", "more"),
         ] {
-            let error = #expect(throws: StrictJSONError.self) { try decoder.decode(Sample.self, from: Array(text.utf8)) }
+            let error = #expect(throws: StrictJSONError.self) {
+                try decoder.decode(Sample.self, from: Array(text.utf8))
+            }
             #expect(error?.message.contains("'\(field)'") == true, "\(text): \(String(describing: error))")
         }
         // Unknown keys are skipped only when asked to.

@@ -60,21 +60,36 @@ import Testing
     }
 
     static let foreignRecords: [(String, String, @Sendable (inout RawTar) -> Void)] = [
-        ("pax global header", "pax global header", { (tar: inout RawTar) in
-            tar.addPax("pax_global_header", global: true, records: [("path", "manifest.json")])
-        }),
-        ("pax extended header", "pax extended header", { (tar: inout RawTar) in
-            tar.addPax("PaxHeader/manifest.json", global: false, records: [("path", "batches.json")])
-        }),
-        ("GNU long name", "GNU long-name record", { (tar: inout RawTar) in
-            tar.add("././@LongLink", typeflag: "L", data: Array("manifest.json\0".utf8))
-        }),
-        ("GNU long link", "GNU long-link record", { (tar: inout RawTar) in
-            tar.add("././@LongLink", typeflag: "K", data: Array("/etc/passwd\0".utf8))
-        }),
-        ("GNU magic", "POSIX ustar", { (tar: inout RawTar) in
-            tar.add("manifest.json", data: Array("{}".utf8), magic: RawTar.gnuMagic)
-        }),
+        (
+            "pax global header", "pax global header",
+            { (tar: inout RawTar) in
+                tar.addPax("pax_global_header", global: true, records: [("path", "manifest.json")])
+            }
+        ),
+        (
+            "pax extended header", "pax extended header",
+            { (tar: inout RawTar) in
+                tar.addPax("PaxHeader/manifest.json", global: false, records: [("path", "batches.json")])
+            }
+        ),
+        (
+            "GNU long name", "GNU long-name record",
+            { (tar: inout RawTar) in
+                tar.add("././@LongLink", typeflag: "L", data: Array("manifest.json\0".utf8))
+            }
+        ),
+        (
+            "GNU long link", "GNU long-link record",
+            { (tar: inout RawTar) in
+                tar.add("././@LongLink", typeflag: "K", data: Array("/etc/passwd\0".utf8))
+            }
+        ),
+        (
+            "GNU magic", "POSIX ustar",
+            { (tar: inout RawTar) in
+                tar.add("manifest.json", data: Array("{}".utf8), magic: RawTar.gnuMagic)
+            }
+        ),
         ("directory", "not a regular file", { (tar: inout RawTar) in tar.add("batches", typeflag: "5") }),
         ("symbolic link", "is a link", { (tar: inout RawTar) in tar.add("manifest.json", typeflag: "2") }),
         ("contiguous file", "not a regular file", { (tar: inout RawTar) in tar.add("manifest.json", typeflag: "7") }),
@@ -174,21 +189,39 @@ import Testing
     // MARK: - Manifest and index
 
     static let manifestEdits: [(String, @Sendable (String) -> String)] = [
-        ("a key twice", { (text: String) in
-            text.replacingOccurrences(of: "\"kind\":\"delta\"", with: "\"kind\":\"delta\",\"kind\":\"snapshot\"")
-        }),
-        ("an unknown key", { (text: String) in text.replacingOccurrences(of: "{\"bundle_id\"", with: "{\"x\":1,\"bundle_id\"") }),
-        ("an unknown key in a table", { (text: String) in
-            text.replacingOccurrences(of: "\"primary_key\"", with: "\"indexes\":[],\"primary_key\"")
-        }),
-        ("an unknown key in a column", { (text: String) in
-            text.replacingOccurrences(of: "\"nullable\"", with: "\"default\":null,\"nullable\"")
-        }),
-        ("1.0 for the version", { (text: String) in text.replacingOccurrences(of: "\"version\":1", with: "\"version\":1.0") }),
+        (
+            "a key twice",
+            { (text: String) in
+                text.replacingOccurrences(of: "\"kind\":\"delta\"", with: "\"kind\":\"delta\",\"kind\":\"snapshot\"")
+            }
+        ),
+        (
+            "an unknown key",
+            { (text: String) in text.replacingOccurrences(of: "{\"bundle_id\"", with: "{\"x\":1,\"bundle_id\"") }
+        ),
+        (
+            "an unknown key in a table",
+            { (text: String) in
+                text.replacingOccurrences(of: "\"primary_key\"", with: "\"indexes\":[],\"primary_key\"")
+            }
+        ),
+        (
+            "an unknown key in a column",
+            { (text: String) in
+                text.replacingOccurrences(of: "\"nullable\"", with: "\"default\":null,\"nullable\"")
+            }
+        ),
+        (
+            "1.0 for the version",
+            { (text: String) in text.replacingOccurrences(of: "\"version\":1", with: "\"version\":1.0") }
+        ),
         ("a byte-order mark", { (text: String) in "\u{FEFF}" + text }),
-        ("a property twice", { (text: String) in
-            text.replacingOccurrences(of: "\"properties\":{}", with: "\"properties\":{\"a\":\"1\",\"a\":\"2\"}")
-        }),
+        (
+            "a property twice",
+            { (text: String) in
+                text.replacingOccurrences(of: "\"properties\":{}", with: "\"properties\":{\"a\":\"1\",\"a\":\"2\"}")
+            }
+        ),
     ]
 
     @Test(arguments: 0..<manifestEdits.count)

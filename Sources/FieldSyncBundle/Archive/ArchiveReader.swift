@@ -127,7 +127,8 @@ final class ArchiveReader {
         }
         let typeflag = header[156]
         guard typeflag == UInt8(ascii: "0") || typeflag == 0 else {
-            throw BundleError(.unsafeArchive, "payload entry '\(shown)' \(Self.describe(typeflag)); refusing it", path: name)
+            throw BundleError(
+                .unsafeArchive, "payload entry '\(shown)' \(Self.describe(typeflag)); refusing it", path: name)
         }
         guard Self.isSafePath(path) else {
             throw BundleError(.unsafeArchive, "payload entry '\(shown)' has an unsafe path; refusing it", path: name)
@@ -190,7 +191,8 @@ final class ArchiveReader {
                 try decompress(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
             }
             guard got > 0 else {
-                throw BundleError(.malformedBatch, "payload entry '\(currentPath)' is shorter than declared", path: name)
+                throw BundleError(
+                    .malformedBatch, "payload entry '\(currentPath)' is shorter than declared", path: name)
             }
             remainingData -= Int64(got)
             try checkRatio(adding: Int64(got))

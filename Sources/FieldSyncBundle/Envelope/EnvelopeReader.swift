@@ -340,8 +340,9 @@ final class PlaintextStream {
         chunkLength = Int(length)
         // Only MESSAGE chunks, then one FINAL: a PUSH or REKEY tag means something to some readers and nothing to
         // others, so it is refused rather than read past.
-        guard tag == crypto_secretstream_xchacha20poly1305_tag_message()
-            || tag == crypto_secretstream_xchacha20poly1305_tag_final()
+        guard
+            tag == crypto_secretstream_xchacha20poly1305_tag_message()
+                || tag == crypto_secretstream_xchacha20poly1305_tag_final()
         else {
             throw BundleError(
                 .malformedStream,

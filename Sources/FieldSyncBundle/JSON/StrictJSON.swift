@@ -225,7 +225,9 @@ enum StrictJSON {
                             else { throw fail("a \\u escape of a lone surrogate") }
                             index += 2
                             let low = try hex4()
-                            guard (0xDC00...0xDFFF).contains(low) else { throw fail("a \\u escape of a lone surrogate") }
+                            guard (0xDC00...0xDFFF).contains(low) else {
+                                throw fail("a \\u escape of a lone surrogate")
+                            }
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         } else if (0xDC00...0xDFFF).contains(scalar) {
                             throw fail("a \\u escape of a lone surrogate")
