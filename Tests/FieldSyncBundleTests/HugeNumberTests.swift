@@ -105,3 +105,43 @@ import Testing
         _ = try? world.exchangeRounds(1)
     }
 }
+
+/// The writer refuses the numbers readers refuse, and a part size limit from a configuration file of any value
+/// is refused or used, never trapped on.
+@Suite struct WriterNumberTests {
+    @Test(arguments: [Int64.min, -1, 0, 2000])
+    func aPartSizeLimitTooSmallIsRefusedWhateverItIs(_ limit: Int64) throws {
+        let keys = try KeyFixtures()
+        let directory = try TemporaryDirectory()
+        let error = #expect(throws: BundleError.self) {
+            _ = try BundleWriter(
+                configuration: .init(kind: .delta, sequence: 1, directory: directory.path, partSizeLimit: limit),
+                tables: [], sender: keys.site, recipient: keys.hub.identity)
+        }
+        #expect(error?.code == .invalidArgument)
+    }
+
+    @Test func theLargestPartSizeLimitWrites() throws {
+        let keys = try KeyFixtures()
+        let directory = try TemporaryDirectory()
+        let data = try BundleFixtures.randomBlobs(count: 2, blobSize: 100, seed: 3)
+        let written = try BundleFixtures.write(
+            data.changes, tables: [data.table],
+            configuration: .init(kind: .delta, sequence: 1, directory: directory.path, partSizeLimit: Int64.max),
+            sender: keys.site, recipient: keys.hub.identity)
+        try BundleFixtures.readAll(written.paths, sender: keys.site.identity, recipient: keys.hub)
+    }
+
+    @Test(arguments: [UInt64(0), UInt64(Int64.max) + 1, UInt64.max])
+    func aSequenceReadersWouldRefuseIsNotWritten(_ sequence: UInt64) throws {
+        let keys = try KeyFixtures()
+        let directory = try TemporaryDirectory()
+        let error = #expect(throws: BundleError.self) {
+            _ = try BundleWriter(
+                configuration: .init(kind: .delta, sequence: sequence, directory: directory.path),
+                tables: [], sender: keys.site, recipient: keys.hub.identity)
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(try directory.contents().isEmpty)
+    }
+}

@@ -73,11 +73,13 @@ final class EnvelopeWriter {
         } catch {
             throw BundleError(.invalidArgument, "cannot encode the bundle header", underlying: error)
         }
-        partCapacity = configuration.partSizeLimit - Int64(8 + 4 + headerBytes.count + PartFraming.tailSize + 1024)
-        guard partCapacity >= 4096 else {
+        // Compared before subtracting: the limit comes from a configuration file and may be anything.
+        let overhead = Int64(8 + 4 + headerBytes.count + PartFraming.tailSize + 1024)
+        guard configuration.partSizeLimit >= overhead + 4096 else {
             throw BundleError(
                 .invalidArgument, "part size limit \(configuration.partSizeLimit) is too small for this bundle")
         }
+        partCapacity = configuration.partSizeLimit - overhead
         plaintext = []
         plaintext.reserveCapacity(configuration.chunkSize)
         ciphertext = [UInt8](
