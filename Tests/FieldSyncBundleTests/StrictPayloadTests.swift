@@ -332,6 +332,51 @@ import Testing
         #expect(count == 1)
     }
 
+    @Test(arguments: [
+        "U\t\\N\tsite-a\t99999999999999999999\t0\t\\N\t\\N\t1\tx\n",
+        "U\t\\N\tsite-a\t1.5\t0\t\\N\t\\N\t1\tx\n",
+        "U\t\\N\tsite-a\t007\t0\t\\N\t\\N\t1\tx\n",
+        "U\t\\N\tsite-a\t+7\t0\t\\N\t\\N\t1\tx\n",
+        "U\t-0\tsite-a\t7\t0\t\\N\t\\N\t1\tx\n",
+        "U\t\\N\tsite-a\t7\t-9223372036854775809\t\\N\t\\N\t1\tx\n",
+        "U\t\\N\tsite-a\t7\t0\t\\N\t\\N\t1e3\tx\n",
+        "U\t\\N\tsite-a\t7\t0\t\\N\t\\N\t00\tx\n",
+    ])
+    func aBatchNumberThatIsHugeFractionalOrNotCanonicalIsRefused(_ line: String) {
+        let error = #expect(throws: BundleError.self, "\(line.debugDescription)") {
+            try Array(line.utf8).withUnsafeBufferPointer {
+                try CopyTextDecoder(schema: CraftedBundle.samples, source: "test").forEach(in: $0) { _ in }
+            }
+        }
+        #expect(error?.code == .malformedBatch)
+    }
+
+    @Test func extremeButCanonicalBatchNumbersRead() throws {
+        let line = "U\t-9223372036854775808\tsite-a\t9223372036854775807\t0\t\\N\t\\N\t-1\tx\n"
+        var changes: [Change] = []
+        try Array(line.utf8).withUnsafeBufferPointer {
+            try CopyTextDecoder(schema: CraftedBundle.samples, source: "test").forEach(in: $0) { changes.append($0) }
+        }
+        #expect(changes.first?.version == Int64.min)
+        #expect(changes.first?.originSequence == Int64.max)
+        #expect(changes.first?.values.first == .integer(-1))
+    }
+
+    @Test(arguments: [(19, 1), (1, 2), (3, 4)])
+    func aBundleWrittenWithAnyCompressionLevelOrThreadsIsOneFrameAndReads(_ level: Int, _ threads: Int) throws {
+        let keys = try KeyFixtures()
+        let directory = try TemporaryDirectory()
+        let data = try BundleFixtures.randomBlobs(count: 60, blobSize: 100_000, seed: 31)
+        let written = try BundleFixtures.write(
+            data.changes, tables: [data.table],
+            configuration: .init(
+                kind: .delta, sequence: 1, directory: directory.path, batchSize: 1 << 20, compressionLevel: level,
+                compressionThreads: threads),
+            sender: keys.site, recipient: keys.hub.identity)
+        let read = try BundleFixtures.readAll(written.paths, sender: keys.site.identity, recipient: keys.hub)
+        #expect(read.changes.count == 60)
+    }
+
     // MARK: - Secretstream tags
 
     /// A real bundle with several chunks, opened to re-encrypt its plaintext with chosen tags.
