@@ -49,6 +49,8 @@ final class ArchiveReader {
     }
 
     private static let blockSize = 512
+    /// Largest zstd window a frame may ask for: 2^27 bytes, 128 MiB.
+    static let maxWindowLog: Int32 = 27
 
     private let source: Source
     private let readSize: Int
@@ -76,6 +78,8 @@ final class ArchiveReader {
             throw BundleError(.archive, "cannot allocate a zstd decoder", path: name)
         }
         self.decoder = decoder
+        // A frame may ask for a window of at most 128 MiB (libzstd's own default, stated here so it cannot grow).
+        ZSTD_DCtx_setParameter(decoder, ZSTD_d_windowLogMax, Self.maxWindowLog)
         self.source = source
         self.readSize = readSize
         self.limits = limits
