@@ -140,4 +140,10 @@ extension BundleHeader {
 
     /// The plaintext bytes a secretstream chunk may hold.
     static let chunkSizes = 1024...(1 << 24)
+
+    /// The header's integer fields whose range is narrower than their type's, as the JSON reader checks them.
+    static let integerRanges: [String: ClosedRange<Int64>] = [
+        "sequence": 1...Int64.max,
+        "chunk_size": Int64(chunkSizes.lowerBound)...Int64(chunkSizes.upperBound),
+    ]
 }

@@ -54,7 +54,7 @@ struct PartFile {
         } catch {
             throw BundleError(.notABundle, "the bundle header is not valid JSON: \(error.message)", path: path)
         }
-        let lenient = StrictJSONDecoder(refusesUnknownKeys: false)
+        let lenient = StrictJSONDecoder(refusesUnknownKeys: false, integerRanges: BundleHeader.integerRanges)
         let preamble: HeaderPreamble
         do {
             preamble = try lenient.decode(HeaderPreamble.self, from: headerJSON)

@@ -10,6 +10,8 @@
 struct StrictJSONDecoder {
     /// Whether an object key that the decoded type does not read is refused.
     var refusesUnknownKeys: Bool
+    /// Narrower ranges for integer fields, by dotted path (`sequence`, `tables.0.x`), stated in the refusal.
+    var integerRanges: [String: ClosedRange<Int64>] = [:]
 
     /// Parses `bytes` strictly and decodes a `T` from them.
     func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
@@ -18,7 +20,7 @@ struct StrictJSONDecoder {
 
     /// Decodes a `T` from an already parsed value.
     func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        let context = DecodingContext()
+        let context = DecodingContext(integerRanges: integerRanges)
         let result: T
         do {
             result = try JSONValueDecoding.decode(type, from: value, path: [], context: context)
@@ -66,6 +68,8 @@ private final class KeyUse {
 
 private final class DecodingContext {
     var objects: [KeyUse] = []
+    let integerRanges: [String: ClosedRange<Int64>]
+    init(integerRanges: [String: ClosedRange<Int64>]) { self.integerRanges = integerRanges }
 }
 
 /// A position in an array, as a coding key.
@@ -96,19 +100,22 @@ private enum JSONValueDecoding {
             return (T.self == Float.self ? Float(number) as Any : number as Any) as! T
         }
         if let integerType = T.self as? any FixedWidthInteger.Type {
-            return try integer(integerType, from: value, path: path) as! T
+            let field = path.map(\.stringValue).joined(separator: ".")
+            return try integer(integerType, from: value, path: path, range: context.integerRanges[field]) as! T
         }
         return try T(from: ValueDecoder(value: value, codingPath: path, context: context))
     }
 
-    /// An integer literal that fits `I`: `-?(0|[1-9][0-9]*)`, but not `-0`.
-    static func integer<I: FixedWidthInteger>(_ type: I.Type, from value: JSONValue, path: [any CodingKey]) throws
-        -> I
-    {
-        let range = "an integer from \(I.min) to \(I.max)"
+    /// An integer literal that fits `I` (and `range`, if given): `-?(0|[1-9][0-9]*)`, but not `-0`.
+    static func integer<I: FixedWidthInteger>(
+        _ type: I.Type, from value: JSONValue, path: [any CodingKey], range narrower: ClosedRange<Int64>?
+    ) throws -> I {
+        let range = narrower.map { "an integer from \($0.lowerBound) to \($0.upperBound)" }
+            ?? "an integer from \(I.min) to \(I.max)"
         guard case .number(let text) = value else { throw mismatch(type, range, value, path) }
         let isIntegerLiteral = !text.contains { $0 == "." || $0 == "e" || $0 == "E" } && text != "-0"
-        guard isIntegerLiteral, let number = I(text) else {
+        let inNarrowerRange = narrower.map { range in Int64(text).map(range.contains) ?? false } ?? true
+        guard isIntegerLiteral, inNarrowerRange, let number = I(text) else {
             throw DecodingError.dataCorrupted(
                 .init(codingPath: path, debugDescription: "must be \(range), not \(shown(text))"))
         }
