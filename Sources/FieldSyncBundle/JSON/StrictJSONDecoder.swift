@@ -110,7 +110,8 @@ private enum JSONValueDecoding {
     static func integer<I: FixedWidthInteger>(
         _ type: I.Type, from value: JSONValue, path: [any CodingKey], range narrower: ClosedRange<Int64>?
     ) throws -> I {
-        let range = narrower.map { "an integer from \($0.lowerBound) to \($0.upperBound)" }
+        let range =
+            narrower.map { "an integer from \($0.lowerBound) to \($0.upperBound)" }
             ?? "an integer from \(I.min) to \(I.max)"
         guard case .number(let text) = value else { throw mismatch(type, range, value, path) }
         let isIntegerLiteral = !text.contains { $0 == "." || $0 == "e" || $0 == "E" } && text != "-0"
