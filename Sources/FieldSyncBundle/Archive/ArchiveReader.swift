@@ -69,6 +69,9 @@ final class ArchiveReader {
     private var remainingPadding = 0
     private var currentPath = ""
     private var ended = false
+    /// One tar block, reused for every header, end-marker block and padding: an archive of many small entries
+    /// costs no allocation per entry.
+    private var block = [UInt8](repeating: 0, count: 512)
 
     /// Prepares to read the archive from `source`.
     ///
@@ -98,13 +101,12 @@ final class ArchiveReader {
     func nextEntry() throws -> Entry? {
         if ended { return nil }
         try skipRestOfEntry()
-        var header = [UInt8](repeating: 0, count: Self.blockSize)
-        guard try readPlain(into: &header) == Self.blockSize else {
+        guard try readPlain(count: Self.blockSize) == Self.blockSize else {
             throw damaged("the archive ends without its end marker")
         }
+        let header = block
         if header.allSatisfy({ $0 == 0 }) {
-            var second = [UInt8](repeating: 0, count: Self.blockSize)
-            guard try readPlain(into: &second) == Self.blockSize, second.allSatisfy({ $0 == 0 }) else {
+            guard try readPlain(count: Self.blockSize) == Self.blockSize, block.allSatisfy({ $0 == 0 }) else {
                 throw damaged("the end marker is one zero block, not two")
             }
             try finish()
@@ -188,12 +190,9 @@ final class ArchiveReader {
 
     /// Skips what the caller did not read of the current entry, then its padding, which must be zero bytes.
     private func skipRestOfEntry() throws {
-        var scratch = [UInt8](repeating: 0, count: Self.blockSize)
         while remainingData > 0 {
-            let want = Int(min(remainingData, Int64(scratch.count)))
-            let got = try scratch.withUnsafeMutableBytes {
-                try decompress(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
-            }
+            let want = Int(min(remainingData, Int64(Self.blockSize)))
+            let got = try readPlain(count: want)
             guard got > 0 else {
                 throw BundleError(
                     .malformedBatch, "payload entry '\(currentPath)' is shorter than declared", path: name)
@@ -202,11 +201,10 @@ final class ArchiveReader {
             try checkRatio(adding: Int64(got))
         }
         if remainingPadding > 0 {
-            var padding = [UInt8](repeating: 0, count: remainingPadding)
-            guard try readPlain(into: &padding) == padding.count else {
+            guard try readPlain(count: remainingPadding) == remainingPadding else {
                 throw damaged("the archive ends inside the padding of entry '\(currentPath)'")
             }
-            guard padding.allSatisfy({ $0 == 0 }) else {
+            guard block[0..<remainingPadding].allSatisfy({ $0 == 0 }) else {
                 throw damaged("the padding after entry '\(currentPath)' is not zero bytes")
             }
             remainingPadding = 0
@@ -231,12 +229,13 @@ final class ArchiveReader {
         }
     }
 
-    /// Fills `bytes` with decompressed bytes; returns how many (fewer only at the end of the frame).
-    private func readPlain(into bytes: inout [UInt8]) throws -> Int {
+    /// Fills the first `count` bytes of ``block`` (at most 512) with decompressed bytes; returns how many (fewer
+    /// only at the end of the frame).
+    private func readPlain(count: Int) throws -> Int {
         var total = 0
-        while total < bytes.count {
-            let got = try bytes.withUnsafeMutableBytes {
-                try decompress(into: UnsafeMutableRawBufferPointer(rebasing: $0[total...]))
+        while total < count {
+            let got = try block.withUnsafeMutableBytes {
+                try decompress(into: UnsafeMutableRawBufferPointer(rebasing: $0[total..<count]))
             }
             if got == 0 { break }
             total += got
