@@ -49,6 +49,8 @@ final class ArchiveReader {
     }
 
     private static let blockSize = 512
+    /// The POSIX ustar magic and version at offset 257 of a header: `ustar\0` `00`.
+    private static let ustarMagic = Array("ustar\0".utf8) + Array("00".utf8)
     /// Largest zstd window a frame may ask for: 2^27 bytes, 128 MiB.
     static let maxWindowLog: Int32 = 27
 
@@ -121,12 +123,15 @@ final class ArchiveReader {
         guard Self.checksumMatches(header) else { throw damaged("a tar header's checksum does not match") }
         let path = Self.headerPath(header)
         // The name is the sender's choice: show it without control characters (no forged log lines or escapes).
-        let shown = String(
-            String.UnicodeScalarView(
-                path.unicodeScalars.prefix(200).map {
-                    $0.properties.generalCategory == .control ? "?" : $0
-                }))
-        guard Array(header[257..<263]) == Array("ustar\0".utf8), Array(header[263..<265]) == Array("00".utf8) else {
+        // Made only for a refusal: an archive of many entries costs no allocation per entry for it.
+        var shown: String {
+            String(
+                String.UnicodeScalarView(
+                    path.unicodeScalars.prefix(200).map {
+                        $0.properties.generalCategory == .control ? "?" : $0
+                    }))
+        }
+        guard header[257..<265].elementsEqual(Self.ustarMagic) else {
             throw BundleError(
                 .unsafeArchive,
                 "payload entry '\(shown)' does not have a POSIX ustar header (GNU or old tar); refusing it", path: name)
@@ -289,8 +294,8 @@ final class ArchiveReader {
         }
         let name = field(0..<100)
         let prefix = field(345..<500)
-        let bytes = prefix.isEmpty ? Array(name) : Array(prefix) + [UInt8(ascii: "/")] + Array(name)
-        return String(decoding: bytes, as: UTF8.self)
+        if prefix.isEmpty { return String(decoding: name, as: UTF8.self) }
+        return String(decoding: prefix, as: UTF8.self) + "/" + String(decoding: name, as: UTF8.self)
     }
 
     /// The unsigned sum of the header with its checksum field counted as spaces equals the checksum field.
