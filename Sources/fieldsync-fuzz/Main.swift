@@ -138,6 +138,7 @@ private func installCrashHandler(path: String) {
             if targets.isEmpty { targets = FuzzTarget.allCases }
             do {
                 let context = try FuzzContext()
+                defer { try? FileManager.default.removeItem(atPath: context.directory) }
                 if let corpusDirectory {
                     for target in targets {
                         let folder = "\(corpusDirectory)/\(target.rawValue)"
