@@ -50,6 +50,8 @@ private func installCrashHandler(path: String) {
         target = environment["FIELDSYNC_FUZZ_TARGET"].flatMap(FuzzTarget.init(rawValue:)) ?? .envelope
         do {
             context = try FuzzContext()
+            // libFuzzer ends with exit() once its time is up: remove the scratch folder then.
+            atexit { if let context { try? FileManager.default.removeItem(atPath: context.directory) } }
             if let corpus = environment["FIELDSYNC_FUZZ_CORPUS"] {
                 try FileManager.default.createDirectory(atPath: corpus, withIntermediateDirectories: true)
                 for (index, seed) in try context.seeds(target).enumerated() {
