@@ -18,7 +18,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        // zstd directly, only for the benchmark's reference pipeline (the bundle itself uses zstd through libarchive).
+        // zstd directly: the bundle reader decompresses the payload itself (and the benchmark's reference pipeline).
+        // The bundle writer uses zstd through libarchive.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libcurl (OpenSSL flavour), for delivering conflict notifications by SMTP and to webhooks.
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -29,7 +30,7 @@ let package = Package(
         .target(
             name: "FieldSyncBundle",
             dependencies: [
-                "FieldSyncCore", "CArchive", "CSodium",
+                "FieldSyncCore", "CArchive", "CSodium", "CZstd",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -73,12 +74,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fuzz harness (`make fuzz`, and a short run in `make test`): a seeded mutation harness, or with
+        // -DFIELDSYNC_LIBFUZZER and -sanitize=fuzzer a libFuzzer target. See docs/testing.md.
+        .executableTarget(
+            name: "fieldsync-fuzz",
+            dependencies: ["FieldSyncCore", "FieldSyncBundle", "FieldSyncTesting"]
+        ),
         // Helpers shared by every test target: temporary directories, key fixtures, running the binary.
         .target(
             name: "FieldSyncTesting",
             dependencies: [
                 "FieldSyncCore", "FieldSyncBundle", "FieldSyncSQLite", "FieldSyncPostgres", "FieldSyncHub", "FieldSyncSite",
-                "CArchive",
+                "CArchive", "CZstd",
             ],
             path: "Sources/FieldSyncTesting"
         ),

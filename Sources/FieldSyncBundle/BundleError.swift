@@ -9,7 +9,7 @@ public struct BundleError: Error, Sendable, CustomStringConvertible {
             case io, notABundle, truncated, trailingData, badSignature, unknownSender, wrongRecipient, keyEpoch
             case unsupportedVersion, unknownCapability, digestMismatch, tamperedChunk, missingPart, foreignPart
             case duplicatePart, senderMismatch, unsafeArchive, limitExceeded, malformedManifest, malformedBatch
-            case invalidKey, invalidArgument, crypto, archive
+            case invalidKey, invalidArgument, crypto, archive, malformedStream
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -38,6 +38,8 @@ public struct BundleError: Error, Sendable, CustomStringConvertible {
         public static let digestMismatch = Code(.digestMismatch)
         /// A chunk failed authentication.
         public static let tamperedChunk = Code(.tamperedChunk)
+        /// An authentic chunk carries a secretstream tag the format does not use (only MESSAGE, then one FINAL).
+        public static let malformedStream = Code(.malformedStream)
         /// A part of a split bundle is missing.
         public static let missingPart = Code(.missingPart)
         /// A part belongs to another bundle.

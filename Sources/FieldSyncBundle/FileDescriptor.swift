@@ -16,11 +16,38 @@ final class FileDescriptor {
 
     deinit { if fd >= 0 { _ = Glibc.close(fd) } }
 
-    /// Opens an existing file for reading.
+    /// Opens an existing regular file for reading.
+    ///
+    /// Anything else (a FIFO, a device, a directory, a socket) is refused at once, naming what it is: the file is
+    /// opened without blocking (a FIFO with no writer would otherwise block `open` forever) and checked with
+    /// `fstat` before a byte is read.
     static func openForReading(_ path: String) throws -> FileDescriptor {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw BundleError(.io, "cannot open: \(errnoMessage())", path: path) }
-        return FileDescriptor(path: path, fd: fd)
+        let file = FileDescriptor(path: path, fd: fd)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw BundleError(.io, "cannot stat: \(errnoMessage())", path: path) }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            throw BundleError(
+                .io, "is \(Self.describe(fileType: type)), not a regular file; refusing to read it", path: path)
+        }
+        // Reads of a regular file never block; clear the flag anyway so that it means nothing later.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return file
+    }
+
+    /// "a FIFO", "a directory", … for a `st_mode & S_IFMT` value.
+    static func describe(fileType type: mode_t) -> String {
+        switch type {
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFDIR: "a directory"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        case S_IFLNK: "a symbolic link"
+        default: "not a regular file"
+        }
     }
 
     /// Creates a new file; fails if it exists. `mode` is applied with `fchmod` so the umask cannot widen it.

@@ -41,11 +41,13 @@ final class PayloadReader {
         }
         let manifest: BundleManifest
         do {
-            manifest = try JSONDecoder().decode(BundleManifest.self, from: Data(try archive.readEntry(first)))
+            // Every key must be one this version defines: a key a reader skips is a key two readers disagree on.
+            manifest = try StrictJSONDecoder(refusesUnknownKeys: true).decode(
+                BundleManifest.self, from: try archive.readEntry(first))
         } catch let error as BundleError {
             throw error
         } catch {
-            throw BundleError(.malformedManifest, "the manifest is not valid: \(error)", path: name, underlying: error)
+            throw BundleError(.malformedManifest, "the manifest is not valid: \(error)", path: name)
         }
         guard manifest.format == BundleManifest.formatName, manifest.version == 1 else {
             throw BundleError(
@@ -127,7 +129,8 @@ final class PayloadReader {
         }
         let decoded: BatchIndex
         do {
-            decoded = try JSONDecoder().decode(BatchIndex.self, from: Data(try archive.readEntry(entry)))
+            decoded = try StrictJSONDecoder(refusesUnknownKeys: true).decode(
+                BatchIndex.self, from: try archive.readEntry(entry))
         } catch let error as BundleError {
             throw error
         } catch {
@@ -140,8 +143,9 @@ final class PayloadReader {
             )
         }
         for (listed, found) in zip(decoded.batches, seen) {
+            let ranges = [listed.originSequence, listed.version].compactMap { $0 }
             guard listed.entry == found.entry, listed.table == found.table, listed.bytes == found.bytes,
-                listed.rows == found.rows
+                listed.rows == found.rows, ranges.allSatisfy({ $0.min <= $0.max })
             else {
                 throw BundleError(.malformedManifest, "batch \(found.entry) does not match the batch index", path: name)
             }

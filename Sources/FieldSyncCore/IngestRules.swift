@@ -9,6 +9,13 @@ extension IncomingBundle {
         lastSequence: UInt64, ackedReturn: Int64, ackedHubVersion: Int64,
         appliedBundleID: () throws -> String?
     ) throws {
+        // Stores keep sequences as signed 64-bit integers; the bundle reader refuses larger ones, and so does this.
+        guard sequence <= UInt64(Int64.max) else {
+            throw StoreError(
+                .invalidState,
+                "bundle \(bundleID) from site '\(site)' has sequence \(sequence), larger than \(Int64.max); "
+                    + "nothing was applied", location: source)
+        }
         let restored = StoreError(
             .invalidState,
             "bundle \(sequence) from site '\(site)' does not follow what the hub has from that site: "
@@ -95,5 +102,14 @@ extension IngestReport {
     public mutating func count(_ verdict: ConflictVerdict) {
         conflicts += 1
         if verdict.decision.isPending { pendingConflicts += 1 }
+    }
+}
+
+extension ReturnPlan {
+    /// "versions A-B" for the log: the hub versions after ``afterVersion`` through ``throughVersion``. Computed
+    /// without overflow, whatever position a site claimed.
+    public var versionRangeText: String {
+        let (first, overflow) = afterVersion.addingReportingOverflow(1)
+        return overflow ? "no versions after \(afterVersion)" : "versions \(first)-\(throughVersion)"
     }
 }

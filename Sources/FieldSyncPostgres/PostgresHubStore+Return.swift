@@ -265,8 +265,8 @@ extension PostgresHubStore {
                     + "VALUES ($1, $2, $3, 'out', 'written', $4)", [bundleID, plan.site, sequence, String(rows)])
             try log(
                 site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
-                message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
-                    + "\(plan.throughVersion), \(plan.outcomes.count) outcomes")
+                message: "return bundle \(bundleID) sequence \(plan.sequence): \(plan.versionRangeText), "
+                    + "\(plan.outcomes.count) outcomes")
         }
     }
 

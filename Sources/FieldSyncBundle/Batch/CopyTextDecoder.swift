@@ -46,6 +46,12 @@ struct CopyTextDecoder {
     @discardableResult
     func forEach(in buffer: UnsafeBufferPointer<UInt8>, _ body: (Change) throws -> Void) throws -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        // CR is never a line end and always escaped inside values (`\r`): a raw one is refused, since some readers
+        // would take CR LF for one line end and others would keep the CR in the last value.
+        if let carriageReturn = Self.find(Self.carriageReturn, in: base, from: 0, to: buffer.count) {
+            let line = Self.count(CopyTextEncoder.newline, in: base, from: 0, to: carriageReturn) + 1
+            throw malformed(line: line, "holds a raw carriage return (CR is written as \\r)")
+        }
         let fieldCount = types.count + changeColumnCount
         // Field i of the current line is base[bounds[2 * i] ..< bounds[2 * i + 1]]; one allocation per batch.
         let bounds = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * fieldCount)
@@ -118,20 +124,20 @@ struct CopyTextDecoder {
             version = nil
         } else {
             guard let parsed = Self.parseInteger(fields[1]) else {
-                throw malformed(line: line, "has an invalid version")
+                throw malformed(line: line, "has an invalid version (a 64-bit decimal integer, or \\N)")
             }
             version = parsed
         }
         let origin = try decodeOrigin(fields[2], line: line, state: &state)
         guard let originSequence = Self.parseInteger(fields[3]) else {
-            throw malformed(line: line, "has an invalid origin sequence")
+            throw malformed(line: line, "has an invalid origin sequence (a 64-bit decimal integer)")
         }
         guard let baseVersion = Self.parseInteger(fields[4]) else {
-            throw malformed(line: line, "has an invalid base version")
+            throw malformed(line: line, "has an invalid base version (a 64-bit decimal integer)")
         }
         var changed: ColumnSet?
         if !Self.isNull(fields[5]) {
-            guard let set = Self.parseColumnSet(fields[5]), set.indexes.allSatisfy({ $0 < types.count }) else {
+            guard let set = Self.parseColumnSet(fields[5], columnCount: types.count) else {
                 throw malformed(line: line, "has an invalid changed-columns set")
             }
             changed = set
@@ -222,13 +228,18 @@ struct CopyTextDecoder {
         }
     }
 
-    /// Strict decimal Int64: optional `-`, digits, no overflow.
+    /// Strict decimal Int64 as the writer writes it: `0`, or an optional `-` and digits without a leading zero;
+    /// no `+`, no `-0`, no overflow.
     static func parseInteger(_ raw: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard !raw.isEmpty else { return nil }
         var index = 0
         let negative = raw[0] == UInt8(ascii: "-")
         if negative { index = 1 }
         guard index < raw.count else { return nil }
+        if raw[index] == UInt8(ascii: "0") {
+            guard !negative, raw.count == 1 else { return nil }
+            return 0
+        }
         var magnitude: UInt64 = 0
         while index < raw.count {
             let digit = raw[index] &- 48
@@ -287,7 +298,9 @@ struct CopyTextDecoder {
         return valid ? bytes : nil
     }
 
-    static func parseColumnSet(_ raw: UnsafeBufferPointer<UInt8>) -> ColumnSet? {
+    /// A hex bit set naming only columns below `columnCount`; `nil` otherwise. A set naming a column past the
+    /// end is refused as soon as its byte is read, so a huge field costs no memory.
+    static func parseColumnSet(_ raw: UnsafeBufferPointer<UInt8>, columnCount: Int) -> ColumnSet? {
         guard raw.count >= 2, raw.count % 2 == 0 else { return nil }
         var set = ColumnSet()
         var byteIndex = 0
@@ -295,7 +308,10 @@ struct CopyTextDecoder {
         while index < raw.count {
             guard let high = Hex.value(raw[index]), let low = Hex.value(raw[index + 1]) else { return nil }
             let byte = high << 4 | low
-            for bit in 0..<8 where byte & (1 << bit) != 0 { set.insert(byteIndex * 8 + bit) }
+            for bit in 0..<8 where byte & (1 << bit) != 0 {
+                guard byteIndex * 8 + bit < columnCount else { return nil }
+                set.insert(byteIndex * 8 + bit)
+            }
             byteIndex += 1
             index += 2
         }
@@ -393,6 +409,8 @@ struct CopyTextDecoder {
     }
 
     // MARK: - Scanning
+
+    static let carriageReturn: UInt8 = 13
 
     /// Position of the first `byte` in `base[start ..< end]`, or `nil`.
     @inline(__always)

@@ -113,3 +113,37 @@ enum PartFraming {
         return encoder
     }
 }
+
+extension BundleHeader {
+    /// Highest `sequence` a bundle may carry: stores keep sequences as signed 64-bit integers.
+    static let maxSequence = UInt64(Int64.max)
+
+    /// Refuses numbers the format does not allow, naming the field: a `sequence` outside 1 … 2^63 − 1 (every store
+    /// keeps it as a signed 64-bit integer), or a `chunk_size` outside 1,024 … 16,777,216.
+    ///
+    /// The JSON reader has already refused anything that is not an integer literal, and any value that does not
+    /// fit the field's type (`key_epoch` and `recipient_key_epoch` in 32 bits, `prerequisites` in 64 signed bits).
+    func checkNumbers(path: String?) throws {
+        guard (1...Self.maxSequence).contains(sequence) else {
+            throw BundleError(
+                .notABundle,
+                "the bundle header's field 'sequence' is \(sequence); it must be from 1 to \(Self.maxSequence)",
+                path: path)
+        }
+        guard Self.chunkSizes.contains(chunkSize) else {
+            throw BundleError(
+                .notABundle,
+                "the bundle header's field 'chunk_size' is \(chunkSize); it must be from \(Self.chunkSizes.lowerBound) "
+                    + "to \(Self.chunkSizes.upperBound)", path: path)
+        }
+    }
+
+    /// The plaintext bytes a secretstream chunk may hold.
+    static let chunkSizes = 1024...(1 << 24)
+
+    /// The header's integer fields whose range is narrower than their type's, as the JSON reader checks them.
+    static let integerRanges: [String: ClosedRange<Int64>] = [
+        "sequence": 1...Int64.max,
+        "chunk_size": Int64(chunkSizes.lowerBound)...Int64(chunkSizes.upperBound),
+    ]
+}

@@ -35,6 +35,8 @@ final class EnvelopeReader {
             }
         }
         var byIndex: [Int: PartFile] = [:]
+        /// Further copies of a part, with the same signed trailer: one of them may be damaged.
+        var copies: [Int: [PartFile]] = [:]
         for part in found {
             guard part.headerBytes == first.headerBytes else {
                 throw BundleError(
@@ -55,6 +57,7 @@ final class EnvelopeReader {
                         "part \(part.trailer.part) of bundle \(first.header.bundleID) is given twice "
                             + "with different content (also \(existing.path))", path: part.path)
                 }
+                copies[part.trailer.part, default: [existing]].append(part)
                 continue
             }
             byIndex[part.trailer.part] = part
@@ -67,6 +70,15 @@ final class EnvelopeReader {
                 .missingPart,
                 "bundle \(first.header.bundleID) from \(first.header.sender) is incomplete: missing \(list)",
                 path: first.path)
+        }
+        // Of identical copies, the one whose ciphertext matches its signed digest: a damaged copy found first by
+        // name must not make a good copy beside it useless.
+        for (number, candidates) in copies.sorted(by: { $0.key < $1.key }) {
+            for candidate in candidates {
+                guard try Self.digestMatches(candidate) else { continue }
+                byIndex[number] = candidate
+                break
+            }
         }
         parts = (1...count).map { byIndex[$0]! }
         header = first.header
@@ -116,6 +128,13 @@ final class EnvelopeReader {
                 "part \(part.trailer.part) of \(part.trailer.parts): the ciphertext does not match its "
                     + "signed digest (the file was altered or damaged)", path: part.path)
         }
+    }
+
+    /// Whether the ciphertext of `part` matches the digest in its trailer (not yet known to be signed).
+    static func digestMatches(_ part: PartFile) throws -> Bool {
+        let digest = Digest()
+        try hashCiphertext(of: part, into: [digest])
+        return digest.finalHex() == part.trailer.digest
     }
 
     /// Feeds the ciphertext of `part` to every digest in `digests`, in bounded memory.
@@ -319,6 +338,17 @@ final class PlaintextStream {
                 path: path)
         }
         chunkLength = Int(length)
+        // Only MESSAGE chunks, then one FINAL: a PUSH or REKEY tag means something to some readers and nothing to
+        // others, so it is refused rather than read past.
+        guard
+            tag == crypto_secretstream_xchacha20poly1305_tag_message()
+                || tag == crypto_secretstream_xchacha20poly1305_tag_final()
+        else {
+            throw BundleError(
+                .malformedStream,
+                "chunk \(chunkNumber) carries secretstream tag \(Self.tagName(tag)); a bundle uses only MESSAGE "
+                    + "chunks and one FINAL chunk", path: path)
+        }
         if tag == crypto_secretstream_xchacha20poly1305_tag_final() {
             finished = true
             var probe: UInt8 = 0
@@ -329,6 +359,15 @@ final class PlaintextStream {
             }
         }
         return true
+    }
+
+    /// The libsodium name of a secretstream tag.
+    static func tagName(_ tag: UInt8) -> String {
+        switch tag {
+        case crypto_secretstream_xchacha20poly1305_tag_push(): "PUSH (\(tag))"
+        case crypto_secretstream_xchacha20poly1305_tag_rekey(): "REKEY (\(tag))"
+        default: "\(tag)"
+        }
     }
 
     /// Reads ciphertext across part boundaries; fills `buffer` unless the ciphertext ends.

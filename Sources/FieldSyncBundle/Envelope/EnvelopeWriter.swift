@@ -42,11 +42,15 @@ final class EnvelopeWriter {
     /// Starts a bundle: draws a content key, seals it to `recipient`, writes the first part's header.
     init(
         kind: BundleKind, keys: NodeKeys, recipient: PublicIdentity, sequence: UInt64,
-        prerequisites: [String: Int64], configuration: Configuration
+        prerequisites: [String: Int64], configuration: Configuration, bundleID: String? = nil
     ) throws {
         try Sodium.ensureInitialised()
         guard (1024...(1 << 24)).contains(configuration.chunkSize) else {
             throw BundleError(.invalidArgument, "chunk size must be between 1 KiB and 16 MiB")
+        }
+        guard (1...BundleHeader.maxSequence).contains(sequence) else {
+            throw BundleError(
+                .invalidArgument, "bundle sequence \(sequence) is outside 1 … \(BundleHeader.maxSequence)")
         }
         self.keys = keys
         self.configuration = configuration
@@ -57,7 +61,8 @@ final class EnvelopeWriter {
         let sealed = try recipient.seal(contentKey)
         header = BundleHeader(
             format: BundleHeader.formatName, version: BundleHeader.currentVersion,
-            requires: BundleHeader.writtenCapabilities, bundleID: UUID().uuidString.lowercased(), kind: kind,
+            requires: BundleHeader.writtenCapabilities, bundleID: bundleID ?? UUID().uuidString.lowercased(),
+            kind: kind,
             sender: keys.id, recipient: recipient.id, sequence: sequence, keyEpoch: keys.epoch,
             recipientKeyEpoch: recipient.epoch, prerequisites: prerequisites,
             created: ISO8601DateFormatter().string(from: configuration.created ?? Date()),
@@ -68,11 +73,13 @@ final class EnvelopeWriter {
         } catch {
             throw BundleError(.invalidArgument, "cannot encode the bundle header", underlying: error)
         }
-        partCapacity = configuration.partSizeLimit - Int64(8 + 4 + headerBytes.count + PartFraming.tailSize + 1024)
-        guard partCapacity >= 4096 else {
+        // Compared before subtracting: the limit comes from a configuration file and may be anything.
+        let overhead = Int64(8 + 4 + headerBytes.count + PartFraming.tailSize + 1024)
+        guard configuration.partSizeLimit >= overhead + 4096 else {
             throw BundleError(
                 .invalidArgument, "part size limit \(configuration.partSizeLimit) is too small for this bundle")
         }
+        partCapacity = configuration.partSizeLimit - overhead
         plaintext = []
         plaintext.reserveCapacity(configuration.chunkSize)
         ciphertext = [UInt8](

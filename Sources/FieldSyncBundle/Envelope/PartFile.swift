@@ -45,20 +45,29 @@ struct PartFile {
         }
         headerBytes = try file.read(count: headerLength, at: 12)
         ciphertextOffset = Int64(12 + headerLength)
-        // Format, version and capabilities first: a newer bundle must be told apart from a damaged one.
+        // Strict JSON first (no byte-order mark, no key twice, no `4.0` for an integer): two readers of these signed
+        // bytes must never read different headers. Then format, version and capabilities, so that a newer bundle
+        // is told apart from a damaged one.
+        let headerJSON: JSONValue
+        do {
+            headerJSON = try StrictJSON.parse(headerBytes)
+        } catch {
+            throw BundleError(.notABundle, "the bundle header is not valid JSON: \(error.message)", path: path)
+        }
+        let lenient = StrictJSONDecoder(refusesUnknownKeys: false, integerRanges: BundleHeader.integerRanges)
         let preamble: HeaderPreamble
         do {
-            preamble = try JSONDecoder().decode(HeaderPreamble.self, from: Data(headerBytes))
+            preamble = try lenient.decode(HeaderPreamble.self, from: headerJSON)
         } catch {
-            throw BundleError(.notABundle, "the bundle header is not valid JSON", path: path, underlying: error)
+            throw BundleError(.notABundle, "the bundle header is not valid: \(error)", path: path)
         }
         try EnvelopeReader.checkVersion(preamble, path: path)
         do {
-            header = try JSONDecoder().decode(BundleHeader.self, from: Data(headerBytes))
+            header = try lenient.decode(BundleHeader.self, from: headerJSON)
         } catch {
-            throw BundleError(
-                .notABundle, "the bundle header is not valid JSON of format v1", path: path, underlying: error)
+            throw BundleError(.notABundle, "the bundle header is not valid for format v1: \(error)", path: path)
         }
+        try header.checkNumbers(path: path)
         guard Identifier.isValidNodeID(header.sender), Identifier.isValidNodeID(header.recipient) else {
             throw BundleError(.notABundle, "the bundle header names an invalid sender or recipient id", path: path)
         }
@@ -76,9 +85,15 @@ struct PartFile {
         let trailerOffset = size - Int64(PartFraming.tailSize + trailerLength)
         trailerBytes = try file.read(count: trailerLength, at: trailerOffset)
         do {
-            trailer = try JSONDecoder().decode(BundleTrailer.self, from: Data(trailerBytes))
+            trailer = try StrictJSONDecoder(refusesUnknownKeys: true).decode(BundleTrailer.self, from: trailerBytes)
         } catch {
-            throw BundleError(.notABundle, "the bundle trailer is not valid JSON", path: path, underlying: error)
+            throw BundleError(.notABundle, "the bundle trailer is not valid: \(error)", path: path)
+        }
+        guard trailer.length >= 0, trailer.totalLength >= trailer.length else {
+            throw BundleError(
+                .notABundle,
+                "the bundle trailer's field 'length' (\(trailer.length)) or 'total_length' (\(trailer.totalLength)) "
+                    + "is negative or inconsistent", path: path)
         }
         guard trailer.length == trailerOffset - ciphertextOffset else {
             let actual = trailerOffset - ciphertextOffset

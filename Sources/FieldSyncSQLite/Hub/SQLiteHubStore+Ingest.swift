@@ -28,7 +28,7 @@ extension SQLiteHubStore {
             let changesThrough = try bundle.checkAcknowledgements(
                 lastReturnSequence: site[5].integerValue ?? 0,
                 hubVersion: try connection.integer("SELECT version FROM _fieldsync_counter WHERE id = 1"))
-            let lastSequence = UInt64(max(0, site[0].integerValue ?? 0))
+            let lastSequence = UInt64(clamping: site[0].integerValue ?? 0)
             var appliedThrough = site[2].integerValue ?? 0
             // The highest hub version the site can know: bases above it are made up (ConflictJudge.clampingBase).
             let baseCeiling = site[6].integerValue ?? 0

@@ -72,7 +72,7 @@ extension SQLiteHubStore {
             properties[SyncProperty.outcomes] = String(decoding: try JSONEncoder().encode(outcomes), as: UTF8.self)
         }
         return ReturnPlan(
-            site: site, sequence: UInt64(row[4].integerValue ?? 0), tables: try tables(),
+            site: site, sequence: UInt64(clamping: row[4].integerValue ?? 0), tables: try tables(),
             prerequisites: [SyncProperty.acknowledgedSequence: row[0].integerValue ?? 0], properties: properties,
             afterVersion: row[2].integerValue ?? 0, throughVersion: through, outcomes: outcomes)
     }
@@ -246,8 +246,8 @@ extension SQLiteHubStore {
                 ])
             try log(
                 site: plan.site, operation: "export", rows: rows, milliseconds: 0, status: "ok",
-                message: "return bundle \(bundleID) sequence \(plan.sequence): versions \(plan.afterVersion + 1)-"
-                    + "\(plan.throughVersion), \(plan.outcomes.count) outcomes")
+                message: "return bundle \(bundleID) sequence \(plan.sequence): \(plan.versionRangeText), "
+                    + "\(plan.outcomes.count) outcomes")
         }
     }
 

@@ -57,7 +57,7 @@ extension SiteStore {
             let counters = try counters()
             var configuration = template
             configuration.kind = .delta
-            configuration.sequence = UInt64(sequence)
+            configuration.sequence = UInt64(clamping: sequence)
             configuration.prerequisites = [
                 SyncProperty.acknowledgedReturn: try stateInteger("last_return_sequence"),
                 SyncProperty.hubVersion: try stateInteger("hub_version"),

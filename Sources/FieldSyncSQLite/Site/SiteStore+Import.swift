@@ -94,7 +94,7 @@ extension SiteStore {
         try connection.execute("PRAGMA cache_size = -65536")
         defer { try? connection.execute("PRAGMA cache_size = -2000") }
         return try connection.withTransaction {
-            let last = UInt64(try stateInteger("last_return_sequence"))
+            let last = UInt64(clamping: try stateInteger("last_return_sequence"))
             var report = SiteImport(
                 status: .applied, bundleID: header.bundleID, sequence: header.sequence, missedSequences: nil,
                 applied: 0, keptLocal: 0, outcomes: [], untracked: [:], setAside: [])
