@@ -36,7 +36,7 @@ public final class HubEngine {
         do {
             return try importBundle(paths: paths, refusal: &refusal)
         } catch {
-            refusal.reason = Self.reason(error)
+            refusal.reason = RefusalReason.of(error)
             log(refusal)
             throw error
         }
@@ -45,7 +45,7 @@ public final class HubEngine {
     /// Writes to the hub's log a bundle refused before it reached ``importBundle(paths:)`` (for example a file whose
     /// header cannot be read while its parts are grouped); the sender is unknown.
     public func logRefusal(of path: String, error: any Error) {
-        log(BundleRefusal(site: nil, verified: false, bundleID: nil, source: path, reason: Self.reason(error)))
+        log(BundleRefusal(site: nil, verified: false, bundleID: nil, source: path, reason: RefusalReason.of(error)))
     }
 
     private func log(_ refusal: BundleRefusal) {
@@ -66,15 +66,6 @@ public final class HubEngine {
             ])
     }
 
-    /// What a person is told of a refusal: the error's own message, never Foundation's text.
-    private static func reason(_ error: any Error) -> String {
-        switch error {
-        case let error as BundleError: error.message
-        case let error as StoreError: error.message
-        case let error as SchemaError: error.message
-        default: "the bundle could not be read (\(type(of: error)))"
-        }
-    }
 
     private func importBundle(paths: [String], refusal: inout BundleRefusal) throws -> IngestReport {
         let reader = try BundleReader(paths: paths, logger: logger)

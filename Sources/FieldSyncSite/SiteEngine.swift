@@ -84,19 +84,8 @@ public final class SiteEngine {
             try? store.logRefusal(sequence: sequence, file: paths.first ?? "", reason: refusal.message)
             throw refusal
         } catch {
-            try? store.logRefusal(sequence: sequence, file: paths.first ?? "", reason: Self.reason(error))
+            try? store.logRefusal(sequence: sequence, file: paths.first ?? "", reason: RefusalReason.of(error))
             throw error
-        }
-    }
-
-    /// The message of a FieldSync error without the location it names, for the site's log; a generic phrase for
-    /// any other error, so no system error text reaches the log.
-    public static func reason(_ error: any Error) -> String {
-        switch error {
-        case let error as BundleError: error.message
-        case let error as StoreError: error.message
-        case let error as SchemaError: error.message
-        default: "the bundle could not be read"
         }
     }
 }

@@ -24,6 +24,6 @@ extension NodeDirectory {
             let store = try? SiteStore(path: resolve(database))
         else { return }
         let file = files.count == 1 ? files[0] : "\(files.count) files"
-        try? store.logRefusal(sequence: 0, file: file, reason: SiteEngine.reason(error))
+        try? store.logRefusal(sequence: 0, file: file, reason: RefusalReason.of(error))
     }
 }
