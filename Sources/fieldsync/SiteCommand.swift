@@ -53,7 +53,7 @@ struct SiteCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 guard Identifier.isValidNodeID(id) else {
                     throw refusal("'\(id)' is not a valid node id: use 1 to 64 letters, digits, '-' or '_'")
                 }
@@ -164,7 +164,7 @@ struct SiteCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let node = try NodeDirectory.load(dir)
                 guard node.configuration.role == .site else {
                     throw refusal(

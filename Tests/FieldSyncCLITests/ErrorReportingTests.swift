@@ -138,6 +138,35 @@ import Testing
         #expect((usageObject["error"] as? [String: Any])?["domain"] as? String == "usage")
     }
 
+    /// `site init --json` and `site add-table --json` print a refusal as the JSON error object too, like every
+    /// other command with `--json`.
+    @Test func siteCommandsPrintTheirRefusalsAsJSONObjects() throws {
+        let network = try CLINetwork()
+        try network.addSite("site-a", schema: Self.schema)
+        let database = network.siteDatabase("site-a")
+        try SQLiteShell.run(database, "CREATE VIEW everything AS SELECT 1 AS one")
+        for arguments in [
+            ["site", "add-table", "--dir", network.siteDirectory("site-a"), "everything", "--json"],
+            ["site", "add-table", "--dir", network.siteDirectory("site-a"), "no_such_table", "--json"],
+            [
+                "site", "init", "--dir", network.siteDirectory("site-b"), "--id", "site-b", "--db", database,
+                "--hub-public-key", network.hubPublicKey, "--json",
+            ],
+            [
+                "site", "init", "--dir", network.siteDirectory("site-c"), "--id", "site-c", "--db",
+                network.directory.file("missing.sqlite"), "--hub-public-key", network.hubPublicKey, "--json",
+            ],
+        ] {
+            let output = try network.fieldsync(arguments)
+            #expect(output.status == 1, "\(arguments)")
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+                "\(arguments): \(output.stdout)")
+            let error = try #require(object["error"] as? [String: Any], "\(arguments)")
+            #expect(error["code"] is String && error["domain"] is String && error["message"] is String)
+        }
+    }
+
     @Test func repeatedSingleValueOptionsAreRefusedAndSiteMayRepeat() throws {
         let network = try CLINetwork()
         try network.addSite("site-a", schema: Self.schema)
