@@ -143,6 +143,48 @@ import Testing
         #expect(after.pendingChanges == 2)
     }
 
+    /// A STRICT table's `ANY` column keeps each value's own kind (integer, real, text, BLOB): `site init` tracks it
+    /// as type `any`, so every row travels to the hub and back instead of being left out as "not numeric". A
+    /// PostgreSQL hub cannot hold such a column and says so when the table is declared.
+    @Test(arguments: HubStoreKind.available)
+    func anAnyColumnOfAStrictTableCarriesEveryKindOfValue(hub kind: HubStoreKind) throws {
+        let (network, hubSQL, postgres) = try Self.network(kind)
+        defer { withExtendedLifetime(postgres) {} }
+        let declared = try network.fieldsync([
+            "hub", "add-table", "--dir", network.hubDirectory, "readings", "--column", "id:integer:notnull",
+            "--column", "reading:any", "--primary-key", "id",
+        ])
+        if kind == .postgres {
+            #expect(declared.status == 1)
+            #expect(declared.stderr.contains("has no declared type or is declared ANY"), "\(declared.stderr)")
+            return
+        }
+        #expect(declared.status == 0, "\(declared.stderr)")
+        try network.addSite(
+            "site-a",
+            schema: """
+                CREATE TABLE readings (id INTEGER PRIMARY KEY, reading ANY) STRICT;
+                INSERT INTO readings VALUES (1, 5), (2, 2.5), (3, 'about 4'), (4, x'00ff'), (5, NULL);
+                """)
+        let database = network.siteDatabase("site-a")
+        #expect(
+            try SQLiteShell.run(database, "SELECT schema_json FROM _fieldsync_tables WHERE name = 'readings'")
+                .contains("\"type\":\"any\""))
+        try network.round()
+        #expect(try Self.siteStatus(network, "site-a").problems == 0)
+        #expect(try Self.siteStatus(network, "site-a").pendingChanges == 0)
+        let hubRows = try hubSQL.query("SELECT id FROM readings WHERE NOT sync_deleted ORDER BY id")
+        #expect(hubRows.count == 5)
+
+        // And back: the hub's BLOB and text values arrive with their kind.
+        try hubSQL.execute("UPDATE readings SET reading = '7 or so' WHERE id = 1")
+        try network.round()
+        #expect(
+            try network.siteRows("site-a", "readings", columns: "id, typeof(reading), reading", order: "id") == [
+                "1,'text','7 or so'", "2,'real',2.5", "3,'text','about 4'", "4,'blob',X'00ff'", "5,'null',NULL",
+            ])
+    }
+
     /// The tables of a database shaped like Datasette's test fixtures.
     static let fixtures = """
         CREATE TABLE simple_primary_key (id VARCHAR(30) PRIMARY KEY, content TEXT);
