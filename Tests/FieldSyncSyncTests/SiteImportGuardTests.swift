@@ -21,7 +21,7 @@ import Testing
         private var returnSequence: UInt64 = 0
         private var hubVersion: Int64 = 0
 
-        init(tables: [String]? = ["parents", "children"]) throws {
+        init(tables: [String]? = ["parents", "children"], extraSchema: String = "") throws {
             directory = try TemporaryDirectory(prefix: "fieldsync-guard")
             hubKeys = try NodeKeys.generate(id: "hub")
             siteKeys = try NodeKeys.generate(id: "site-a")
@@ -35,7 +35,7 @@ import Testing
                 CREATE TABLE secrets (id INTEGER PRIMARY KEY, password TEXT);
                 CREATE TABLE visits (id INTEGER PRIMARY KEY, parent_id TEXT REFERENCES parents (id));
                 INSERT INTO secrets VALUES (1, 'local secret');
-                """)
+                """ + extraSchema)
             let store = try SiteStore.install(path: path, siteID: "site-a", hubID: "hub", tables: tables)
             engine = try SiteEngine(store: store, keys: siteKeys, hub: hubKeys.identity)
             _ = try directory.directory("return")
@@ -220,6 +220,51 @@ import Testing
         #expect(third.setAside.first?.reason.contains("of visits [1] refers to parents [\"p2\"]") == true)
         #expect(try site.rows("SELECT id FROM parents ORDER BY id") == [[.text("p1")], [.text("p2")], [.text("p3")]])
         #expect(try site.engine.store.status().lastImportSequence == 3)
+    }
+
+    /// A hub delete of a parent that local rows refer to through a foreign key with an ON DELETE action
+    /// (CASCADE, SET NULL) is set aside with the action named, instead of letting SQLite delete or change those
+    /// rows behind the capture triggers (the hub would keep them, the site would lose them unsaid), whether the
+    /// rows' table is tracked or not. When the same bundle deletes the referring rows too, the delete applies.
+    @Test func aHubDeleteThatWouldCascadeToLocalRowsIsSetAside() throws {
+        let site = try GuardedSite(
+            tables: ["parents", "children", "members"],
+            extraSchema: """
+                CREATE TABLE members (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents (id) ON DELETE CASCADE);
+                CREATE TABLE notes (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents (id) ON DELETE SET NULL);
+                """)
+        let members = try TableSchema(
+            name: "members",
+            columns: [Column(name: "id", type: .text, nullable: false), Column(name: "parent_id", type: .text)],
+            primaryKey: ["id"])
+        let tables = [GuardedSite.parents, GuardedSite.children, GuardedSite.secrets, members]
+        try site.deliver(
+            [
+                ("parents", site.hubChange([.text("p1"), .text("Amina")])),
+                ("parents", site.hubChange([.text("p2"), .text("Chen")])),
+                ("parents", site.hubChange([.text("p3"), .text("Dara")])),
+                ("members", site.hubChange([.text("m1"), .text("p1")])),
+                ("members", site.hubChange([.text("m3"), .text("p3")])),
+            ], tables: tables)
+        try site.app.execute("INSERT INTO notes VALUES ('n2', 'p2')")
+
+        let report = try site.deliver(
+            [
+                ("parents", site.hubChange([.text("p1"), .null], operation: .delete)),
+                ("parents", site.hubChange([.text("p2"), .null], operation: .delete)),
+                ("parents", site.hubChange([.text("p3"), .null], operation: .delete)),
+                ("members", site.hubChange([.text("m3"), .null], operation: .delete)),
+            ], tables: tables)
+        #expect(report.setAside.map(\.key).sorted() == ["[\"p1\"]", "[\"p2\"]"])
+        let reasons = report.setAside.map(\.reason).joined(separator: " | ")
+        #expect(reasons.contains("members") && reasons.contains("ON DELETE CASCADE"), "\(reasons)")
+        #expect(reasons.contains("notes") && reasons.contains("ON DELETE SET NULL"), "\(reasons)")
+        #expect(try site.rows("SELECT id FROM parents ORDER BY id") == [[.text("p1")], [.text("p2")]])
+        #expect(try site.rows("SELECT id, parent_id FROM members ORDER BY id") == [[.text("m1"), .text("p1")]])
+        #expect(try site.rows("SELECT id, parent_id FROM notes") == [[.text("n2"), .text("p2")]])
+        #expect(try site.engine.store.status().pendingChanges == 0)
+        let problems = try site.rows("SELECT tbl, pk FROM _fieldsync_problems WHERE kind = 'import' ORDER BY pk")
+        #expect(problems == [[.text("parents"), .text("[\"p1\"]")], [.text("parents"), .text("[\"p2\"]")]])
     }
 
     /// A hub row that breaks a CHECK constraint only the site's table has is set aside with the constraint

@@ -52,7 +52,8 @@ extension SiteStore {
     ///
     /// Foreign keys are checked when all changes are in (SQLite's `defer_foreign_keys`), so rows may arrive in
     /// any order. A change that would still leave a broken foreign key (a child whose parent is not at this site,
-    /// the delete of a parent local rows still refer to), or that breaks another constraint of the site's table
+    /// the delete of a parent local rows still refer to, or one a foreign key's ON DELETE action would act on),
+    /// or that breaks another constraint of the site's table
     /// (CHECK, NOT NULL, a unique value no order satisfies), is named in a ``ConstraintViolations`` error; the
     /// caller applies the bundle again with those changes in `setAside`, which then skips them and lists them in
     /// ``SiteImport/setAside`` and in `_fieldsync_problems`, so one such row never blocks the rest.
@@ -357,7 +358,13 @@ extension SiteStore {
     /// satisfies), or whose removal another table's foreign key would act on, is named in a
     /// ``ConstraintViolations`` error, so that the caller sets it aside and applies the rest.
     private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change, error: StoreError)]) throws -> Int {
-        var problems: [ImportProblem] = []
+        // A delete set aside by a foreign key acting on local rows (see ReturnApplier.apply) forms no cycle.
+        var problems = try failed.filter { $0.change.operation == .delete }.map { entry in
+            ImportProblem(
+                table: entry.applier.table, key: try entry.applier.keyText(of: entry.change),
+                reason: entry.error.message)
+        }
+        let failed = failed.filter { $0.change.operation != .delete }
         for entry in failed where try !deletesAreSafe(entry.applier.table) {
             problems.append(
                 ImportProblem(
@@ -469,6 +476,9 @@ final class ReturnApplier {
     private var decidedPlans: [String: DecidedRow?] = [:]
     /// Local edits to make again once the decided rows are in, by key.
     private var editsAgain: [String: EditAgain] = [:]
+    /// The foreign keys of local tables (tracked or not) that act when a row of this table is deleted, each with
+    /// a statement that finds a local row it would act on, given this table's key.
+    private let deleteActions: [(statement: SQLiteStatement, description: String)]
 
     /// What taking a decided row means for the local row.
     private enum DecidedRow {
@@ -517,6 +527,40 @@ final class ReturnApplier {
             "INSERT OR REPLACE INTO temp.\(scratch) (rowid, \(keyList)) VALUES (1, "
                 + Array(repeating: "?", count: keyIndexes.count).joined(separator: ", ")
                 + ") RETURNING json_array(\(keyList))")
+        deleteActions = try Self.deleteActions(on: local, connection: connection)
+    }
+
+    /// For each foreign key of a local table that refers to `table` with an ON DELETE action (CASCADE, SET NULL,
+    /// SET DEFAULT), a statement that finds a row it would act on when the row of `table` with the bound key is
+    /// deleted, and the foreign key described for a person. Identifiers come from the site's own schema.
+    private static func deleteActions(on table: TableSchema, connection: SQLiteConnection) throws
+        -> [(statement: SQLiteStatement, description: String)]
+    {
+        var actions: [(statement: SQLiteStatement, description: String)] = []
+        for child in try SQLiteSchema.tableNames(in: connection) {
+            let rows = try connection.query(
+                "SELECT id, \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?) "
+                    + "WHERE \"table\" = ? COLLATE NOCASE ORDER BY id, seq", [.text(child), .text(table.name)])
+            for (_, columns) in Dictionary(grouping: rows, by: { $0[0].integerValue ?? 0 }).sorted(by: {
+                $0.key < $1.key
+            }) {
+                guard let action = columns.first?[3].textValue,
+                    ["CASCADE", "SET NULL", "SET DEFAULT"].contains(action.uppercased())
+                else { continue }
+                let from = columns.compactMap { $0[1].textValue }
+                let to = columns.map { $0[2].textValue }.enumerated().map { index, name in
+                    name ?? (index < table.primaryKey.count ? table.primaryKey[index] : "")
+                }
+                let join = zip(from, to).map { "c.\(Identifier.quoted($0)) = p.\(Identifier.quoted($1))" }
+                let key = table.primaryKey.map { "p.\(Identifier.quoted($0)) = ?" }
+                let statement = try connection.prepare(
+                    "SELECT 1 FROM \(Identifier.quoted(child)) AS c JOIN \(Identifier.quoted(table.name)) AS p ON "
+                        + (join + key).joined(separator: " AND ") + " LIMIT 1")
+                actions.append(
+                    (statement, "FOREIGN KEY (\(from.joined(separator: ", "))) of \(child) ON DELETE \(action)"))
+            }
+        }
+        return actions
     }
 
     /// An applier for `incoming`'s table, which the site tracks as `local`.
@@ -647,6 +691,22 @@ final class ReturnApplier {
                 let localSequence: Int64 = try pending.step() ? (pending.value(at: 0).integerValue ?? 0) : 0
                 pending.reset()
                 guard localSequence <= acknowledged else { return false }
+            }
+        }
+        if change.operation == .delete {
+            // SQLite would act on the referring rows itself, behind the capture triggers (which stay quiet while
+            // the hub's changes are applied): the site would lose or change rows the hub keeps, unsaid.
+            for action in deleteActions {
+                try action.statement.bind(keyIndexes.map { change.values[$0] })
+                let found = try action.statement.step()
+                action.statement.reset()
+                guard !found else {
+                    throw StoreError(
+                        .constraint,
+                        "the hub deleted this row, but local rows still refer to it through \(action.description), "
+                            + "which would change or delete them here without the hub hearing of it; the delete is "
+                            + "set aside until no local row refers to the row", location: connection.path)
+                }
             }
         }
         var local = change
