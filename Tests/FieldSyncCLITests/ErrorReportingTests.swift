@@ -87,6 +87,18 @@ import Testing
         #expect(!output.stderr.contains(database.name), "\(output.stderr)")
     }
 
+    /// Runs `fieldsync ARGUMENTS…` (with `--json`) and expects exit status 1 and the JSON error object on standard
+    /// output.
+    static func expectJSONRefusal(_ network: CLINetwork, _ arguments: [String]) throws {
+        let output = try network.fieldsync(arguments)
+        #expect(output.status == 1, "\(arguments)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+            "\(arguments): \(output.stdout)")
+        let error = try #require(object["error"] as? [String: Any], "\(arguments)")
+        #expect(error["code"] is String && error["domain"] is String && error["message"] is String)
+    }
+
     @Test func importJSONListsEveryFileAndErrorsAreJSONObjects() throws {
         let network = try CLINetwork()
         try network.addSite("site-a", schema: Self.schema)
@@ -123,13 +135,7 @@ import Testing
             ["status", "--dir", "nowhere", "--json"], ["bundle", "inspect", garbage, "--json"],
             ["conflicts", "show", "99999", "--dir", "hub", "--json"], ["keys", "show", garbage, "--json"],
         ] {
-            let output = try network.fieldsync(arguments)
-            #expect(output.status == 1, "\(arguments)")
-            let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
-                "\(arguments): \(output.stdout)")
-            let error = try #require(object["error"] as? [String: Any], "\(arguments)")
-            #expect(error["code"] is String && error["domain"] is String && error["message"] is String)
+            try Self.expectJSONRefusal(network, arguments)
         }
         let usage = try network.fieldsync(["status", "--dir", "hub", "--json", "--bogus"])
         #expect(usage.status == 64)
@@ -157,13 +163,7 @@ import Testing
                 network.directory.file("missing.sqlite"), "--hub-public-key", network.hubPublicKey, "--json",
             ],
         ] {
-            let output = try network.fieldsync(arguments)
-            #expect(output.status == 1, "\(arguments)")
-            let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
-                "\(arguments): \(output.stdout)")
-            let error = try #require(object["error"] as? [String: Any], "\(arguments)")
-            #expect(error["code"] is String && error["domain"] is String && error["message"] is String)
+            try Self.expectJSONRefusal(network, arguments)
         }
     }
 
@@ -191,14 +191,20 @@ import Testing
         Self.expectPlainRefusal(unknown, "'site-z' is not a registered site")
     }
 
-    @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
-    func postgresNoticesGoToTheLoggerNotStandardError() throws {
+    /// A hub on a fresh PostgreSQL database with the table `t` of ``schema`` declared.
+    static func postgresHubWithTable() throws -> (TestPostgres, CLINetwork) {
         let database = try TestPostgres()
         let network = try CLINetwork(store: database.url)
         try network.succeed([
             "hub", "add-table", "--dir", "hub", "t", "--column", "id:integer:notnull", "--column", "v:text",
             "--primary-key", "id",
         ])
+        return (database, network)
+    }
+
+    @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
+    func postgresNoticesGoToTheLoggerNotStandardError() throws {
+        let (database, network) = try Self.postgresHubWithTable()
         let connection = try database.connect()
         try connection.execute(
             """
@@ -224,12 +230,7 @@ import Testing
 
     @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
     func postgresDyingMidImportIsOneErrorLine() throws {
-        let database = try TestPostgres()
-        let network = try CLINetwork(store: database.url)
-        try network.succeed([
-            "hub", "add-table", "--dir", "hub", "t", "--column", "id:integer:notnull", "--column", "v:text",
-            "--primary-key", "id",
-        ])
+        let (database, network) = try Self.postgresHubWithTable()
         // The server process serving the import ends in the middle of it, as when PostgreSQL is shut down.
         let connection = try database.connect()
         try connection.execute(

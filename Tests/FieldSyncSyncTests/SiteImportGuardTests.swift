@@ -14,17 +14,15 @@ import Testing
     /// A site database with `parents`, `children` (foreign key to parents) and `secrets` (not tracked).
     final class GuardedSite {
         let directory: TemporaryDirectory
-        let hubKeys: NodeKeys
-        let siteKeys: NodeKeys
+        let returns: HandWrittenReturns
         let app: SQLiteConnection
         let engine: SiteEngine
-        private var returnSequence: UInt64 = 0
-        private var hubVersion: Int64 = 0
+        var hubKeys: NodeKeys { returns.hubKeys }
+        var siteKeys: NodeKeys { returns.siteKeys }
 
         init(tables: [String]? = ["parents", "children"], extraSchema: String = "") throws {
             directory = try TemporaryDirectory(prefix: "fieldsync-guard")
-            hubKeys = try NodeKeys.generate(id: "hub")
-            siteKeys = try NodeKeys.generate(id: "site-a")
+            returns = try HandWrittenReturns(directory: try directory.directory("return"))
             let path = directory.file("site-a.sqlite")
             app = try SQLiteConnection(path: path)
             try app.execute(
@@ -37,8 +35,7 @@ import Testing
                 INSERT INTO secrets VALUES (1, 'local secret');
                 """ + extraSchema)
             let store = try SiteStore.install(path: path, siteID: "site-a", hubID: "hub", tables: tables)
-            engine = try SiteEngine(store: store, keys: siteKeys, hub: hubKeys.identity)
-            _ = try directory.directory("return")
+            engine = try SiteEngine(store: store, keys: returns.siteKeys, hub: returns.hubKeys.identity)
         }
 
         static let parents = try! TableSchema(
@@ -58,9 +55,9 @@ import Testing
 
         /// A hub change at the next hub version.
         func hubChange(_ values: [Value], operation: Change.Operation = .insert) -> Change {
-            hubVersion += 1
+            let version = returns.nextVersion()
             return Change(
-                operation: operation, origin: "hub", originSequence: hubVersion, baseVersion: 0, version: hubVersion,
+                operation: operation, origin: "hub", originSequence: version, baseVersion: 0, version: version,
                 values: values)
         }
 
@@ -70,18 +67,9 @@ import Testing
             _ changes: [(String, Change)], tables: [TableSchema] = [parents, children, secrets],
             properties extra: [String: String] = [:]
         ) throws -> SiteImport {
-            returnSequence += 1
-            var properties = [
-                SyncProperty.acknowledgedChange: "0", SyncProperty.throughVersion: String(hubVersion),
-            ]
-            properties.merge(extra) { _, new in new }
-            let writer = try BundleWriter(
-                configuration: .init(
-                    kind: .return, sequence: returnSequence, prerequisites: [SyncProperty.acknowledgedSequence: 0],
-                    properties: properties, directory: directory.file("return")),
-                tables: tables, sender: hubKeys, recipient: siteKeys.identity)
-            for (table, change) in changes { try writer.append(change, to: table) }
-            return try engine.importBundle(paths: try writer.finish().paths)
+            try engine.importBundle(
+                paths: try returns.write(
+                    changes.map { (table: $0.0, change: $0.1) }, tables: tables, acknowledged: 0, properties: extra))
         }
 
         func rows(_ sql: String) throws -> [[Value]] { try app.query(sql) }
