@@ -30,6 +30,11 @@ import Testing
                 "--hub-public-key", network.hubPublicKey,
             ]), "missing.sqlite does not exist")
         Self.expectPlainRefusal(
+            try network.fieldsync([
+                "site", "init", "--dir", "s", "--id", "s", "--db", try directory.directory("folder.sqlite"),
+                "--hub-public-key", network.hubPublicKey,
+            ]), "folder.sqlite is a folder")
+        Self.expectPlainRefusal(
             try network.fieldsync(["hub", "add-table", "--dir", "hub", "x", "--column", "id:nosuchtype"]),
             "--column declares one table and needs --primary-key")
         Self.expectPlainRefusal(try network.fieldsync(["demo", "--dir", "hub"]), "is not empty")
