@@ -394,6 +394,46 @@ import Testing
         #expect(try site.engine.store.status().problems == 1)
     }
 
+    /// `INSERT OR REPLACE` and `UPDATE OR REPLACE` (sqlite-utils' `replace=True`, for one) delete the rows that
+    /// hold the same UNIQUE value under another key without firing delete triggers (unless the application turns
+    /// `recursive_triggers` on): those deletes are captured and travel; `INSERT OR IGNORE` and upserts of an
+    /// existing value capture no delete.
+    @Test func rowsReplacedThroughAUniqueValueTravelAsDeletes() throws {
+        let site = try GuardedSite(
+            tables: ["parents", "children", "users"],
+            extraSchema: """
+                CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT,
+                    badge TEXT, room INTEGER, UNIQUE (badge, room));
+                INSERT INTO users VALUES (1, 'a@x', 'A', 'b1', 1), (2, 'b@x', 'B', 'b2', 1), (3, 'c@x', 'C', 'b3', 1);
+                """)
+        let app = site.app
+        func pendingUsers() throws -> [String] {
+            try site.rows(
+                "SELECT pk FROM _fieldsync_rows WHERE tbl = 'users' AND local_seq > "
+                    + "(SELECT acked FROM _fieldsync_counter) ORDER BY pk"
+            ).compactMap { $0[0].textValue }
+        }
+        try app.execute("UPDATE _fieldsync_counter SET acked = value")
+        try app.execute("INSERT OR IGNORE INTO users VALUES (7, 'a@x', 'ignored', NULL, NULL)")
+        try app.execute("INSERT INTO users VALUES (8, 'b@x', 'B2', NULL, NULL) ON CONFLICT (email) DO NOTHING")
+        #expect(try pendingUsers() == [])
+
+        try app.execute("INSERT OR REPLACE INTO users VALUES (4, 'a@x', 'A again', 'b2', 1)")
+        #expect(try site.rows("SELECT id FROM users ORDER BY id") == [[.integer(3)], [.integer(4)]])
+        #expect(try pendingUsers() == ["[1]", "[2]", "[4]"])
+        try app.execute("UPDATE OR REPLACE users SET email = 'c@x' WHERE id = 4")
+        #expect(try site.rows("SELECT id FROM users ORDER BY id") == [[.integer(4)]])
+        #expect(try pendingUsers() == ["[1]", "[2]", "[3]", "[4]"])
+
+        let written = try site.engine.export(
+            template: .init(kind: .delta, sequence: 0, directory: try site.directory.directory("outbox")))
+        let read = try BundleFixtures.readAll(
+            written.bundle.paths, sender: site.siteKeys.identity, recipient: site.hubKeys)
+        let users = read.changes.filter { $0.table == "users" }.map(\.change)
+        #expect(
+            users.filter { $0.operation == .delete }.map(\.values.first) == [.integer(1), .integer(2), .integer(3)])
+    }
+
     /// Rows with a NULL key present when tracking starts are listed too, and `site init` does not fail on a key
     /// holding a BLOB (the cause of "JSON cannot hold BLOB values").
     @Test func existingRowsWithANullOrBlobKeyAreListedWhenTrackingStarts() throws {
