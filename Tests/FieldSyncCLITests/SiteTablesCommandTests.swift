@@ -185,6 +185,57 @@ import Testing
             ])
     }
 
+    /// Generated columns, `WITHOUT ROWID` and `STRICT` tables and a rowid-alias key, written through the `sqlite3`
+    /// shell after `site init`: the generated columns are left out of the tracked schema (each side computes them),
+    /// the rest travels to the hub and back.
+    @Test(arguments: HubStoreKind.available)
+    func generatedColumnsAndWithoutRowidTablesTravel(hub kind: HubStoreKind) throws {
+        let (network, hubSQL, postgres) = try Self.network(kind)
+        defer { withExtendedLifetime(postgres) {} }
+        let hub = network.hubDirectory
+        try network.succeed([
+            "hub", "add-table", "--dir", hub, "items", "--column", "id:integer:notnull", "--column", "price:real",
+            "--column", "qty:integer", "--column", "name:text", "--primary-key", "id",
+        ])
+        try network.succeed([
+            "hub", "add-table", "--dir", hub, "codes", "--column", "code:text:notnull", "--column", "n:integer:notnull",
+            "--column", "label:text", "--primary-key", "code,n",
+        ])
+        try network.addSite(
+            "site-a",
+            schema: """
+                CREATE TABLE items (id INTEGER PRIMARY KEY, price REAL, qty INTEGER,
+                    total REAL GENERATED ALWAYS AS (price * qty) STORED, label TEXT AS (upper(name)), name TEXT)
+                    STRICT;
+                CREATE TABLE codes (code TEXT, n INTEGER, label TEXT, PRIMARY KEY (code, n)) WITHOUT ROWID;
+                INSERT INTO items (price, qty, name) VALUES (2.5, 4, 'pump');
+                INSERT INTO codes VALUES ('a', 1, 'first');
+                """)
+        let database = network.siteDatabase("site-a")
+        #expect(
+            try SQLiteShell.run(database, "SELECT schema_json FROM _fieldsync_tables WHERE name = 'items'")
+                .contains("total") == false)
+        try SQLiteShell.run(
+            database, "INSERT INTO items (price, qty, name) VALUES (1.0, 3, 'hose')",
+            "UPDATE items SET qty = 5 WHERE id = 1", "INSERT INTO codes VALUES ('a', 2, 'second')",
+            "UPDATE codes SET label = 'one' WHERE code = 'a' AND n = 1")
+        try network.round()
+        let items = try hubSQL.query("SELECT id, qty, name FROM items WHERE NOT sync_deleted ORDER BY id")
+        #expect(items.map { $0.map(\.jsonText) } == [["1", "5", "\"pump\""], ["2", "3", "\"hose\""]])
+        let codes = try hubSQL.query("SELECT code, n, label FROM codes WHERE NOT sync_deleted ORDER BY n")
+        #expect(codes.map { $0.map(\.jsonText) } == [["\"a\"", "1", "\"one\""], ["\"a\"", "2", "\"second\""]])
+
+        try hubSQL.execute("UPDATE items SET name = 'valve' WHERE id = 2")
+        try hubSQL.execute("DELETE FROM codes WHERE n = 2")
+        try network.round()
+        #expect(
+            try network.siteRows("site-a", "items", columns: "id, total, label", order: "id") == [
+                "1,12.5,'PUMP'", "2,3.0,'VALVE'",
+            ])
+        #expect(try network.siteRows("site-a", "codes", columns: "code, n, label", order: "n") == ["'a',1,'one'"])
+        #expect(try Self.siteStatus(network, "site-a").problems == 0)
+    }
+
     /// The tables of a database shaped like Datasette's test fixtures.
     static let fixtures = """
         CREATE TABLE simple_primary_key (id VARCHAR(30) PRIMARY KEY, content TEXT);
