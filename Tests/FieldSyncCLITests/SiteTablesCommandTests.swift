@@ -236,6 +236,25 @@ import Testing
         #expect(try Self.siteStatus(network, "site-a").problems == 0)
     }
 
+    /// Running `site init` again after `ALTER TABLE … ADD COLUMN` records the table's columns anew and makes its
+    /// triggers anew, so that a change to the new column is captured (docs/sync.md §12.4).
+    @Test func rerunningInitRecordsANewColumn() throws {
+        let network = try CLINetwork()
+        let database = network.siteDatabase("site-a")
+        try network.addSite("site-a", schema: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        try SQLiteShell.run(database, "ALTER TABLE notes ADD COLUMN author TEXT")
+        try network.succeed([
+            "site", "init", "--dir", network.siteDirectory("site-a"), "--id", "site-a", "--db", database,
+            "--hub-public-key", network.hubPublicKey,
+        ])
+        let recorded = try SQLiteShell.run(database, "SELECT schema_json FROM _fieldsync_tables WHERE name = 'notes'")
+        #expect(recorded.contains("\"author\""), "\(recorded)")
+        try SQLiteShell.run(
+            database, "INSERT INTO notes VALUES (1, 'pump', 'Amina')", "UPDATE _fieldsync_counter SET acked = value")
+        try SQLiteShell.run(database, "UPDATE notes SET author = 'Chen' WHERE id = 1")
+        #expect(try Self.siteStatus(network, "site-a").pendingChanges == 1)
+    }
+
     /// The tables of a database shaped like Datasette's test fixtures.
     static let fixtures = """
         CREATE TABLE simple_primary_key (id VARCHAR(30) PRIMARY KEY, content TEXT);

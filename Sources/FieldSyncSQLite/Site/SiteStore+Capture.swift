@@ -22,8 +22,9 @@ extension SiteStore {
     /// names FieldSync cannot carry (``Identifier/sqlNameRule``) or keeps for itself, and tables whose foreign
     /// key refers to a skipped table.
     ///
-    /// Running it again is harmless: it keeps existing bookkeeping, adds tables named anew and enrols rows that
-    /// are not yet recorded. Run again with another hub id, it moves the site to that hub if the site has not
+    /// Running it again is harmless: it keeps existing bookkeeping, records the columns of the tracked tables anew
+    /// and makes their triggers anew (a column added since then travels from now on), adds tables named anew and
+    /// enrols rows that are not yet recorded. Run again with another hub id, it moves the site to that hub if the site has not
     /// applied a return bundle yet, and refuses otherwise.
     ///
     /// - Throws: ``StoreError`` if a table cannot be tracked, or the database is already a site with another id
@@ -48,6 +49,7 @@ extension SiteStore {
                 [.text(siteID)])
             let tracked = try connection.query("SELECT name FROM _fieldsync_tables ORDER BY position, name")
                 .compactMap { $0[0].textValue }
+            try refreshTracked(connection: connection)
             let chosen = try chooseTables(requested: requested, tracked: tracked, connection: connection)
             var position = Int(try connection.integer("SELECT coalesce(max(position) + 1, 0) FROM _fieldsync_tables"))
             for schema in chosen.schemas {
@@ -79,6 +81,19 @@ extension SiteStore {
                     + "without FieldSync's tables", location: connection.path)
         }
         try connection.run("UPDATE _fieldsync_state SET value = ? WHERE key = 'hub_id'", [.text(hubID)])
+    }
+
+    /// Records anew the columns of every tracked table that still exists and makes its triggers anew, so that a
+    /// column added since (`ALTER TABLE … ADD COLUMN`) is captured and travels from now on.
+    ///
+    /// - Throws: ``StoreError`` naming the table if it can no longer be tracked (a reserved column added, say).
+    static func refreshTracked(connection: SQLiteConnection) throws {
+        let kinds = Dictionary(try SQLiteSchema.tableKinds(in: connection).map { ($0.name, $0.kind) }) { a, _ in a }
+        for row in try connection.query("SELECT name, position FROM _fieldsync_tables ORDER BY position, name") {
+            guard let name = row[0].textValue, kinds[name] == .table else { continue }
+            let schema = try trackable(name, kinds: kinds, connection: connection)
+            try track(schema, position: Int(row[1].integerValue ?? 0), connection: connection)
+        }
     }
 
     /// Starts tracking one table: registers its schema, installs its triggers and enrols its existing rows.
