@@ -255,6 +255,20 @@ import Testing
         #expect(try Self.siteStatus(network, "site-a").pendingChanges == 1)
     }
 
+    /// A table named with other capitals than the database's own name is not found (FieldSync carries names
+    /// exactly), and the message gives the name as the database spells it.
+    @Test func aTableNamedWithOtherCapitalsIsNamedAsTheDatabaseSpellsIt() throws {
+        let network = try CLINetwork()
+        let database = network.siteDatabase("site-a")
+        try SQLiteShell.run(database, "CREATE TABLE Docs (id INTEGER PRIMARY KEY, body TEXT)")
+        let output = try network.fieldsync([
+            "site", "init", "--dir", network.siteDirectory("site-a"), "--id", "site-a", "--db", database,
+            "--hub-public-key", network.hubPublicKey, "--table", "docs",
+        ])
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("table 'docs' does not exist; did you mean 'Docs'?"), "\(output.stderr)")
+    }
+
     /// The tables of a database shaped like Datasette's test fixtures.
     static let fixtures = """
         CREATE TABLE simple_primary_key (id VARCHAR(30) PRIMARY KEY, content TEXT);
