@@ -40,8 +40,8 @@ public enum PostgresTypes {
             throw StoreError(
                 .schema,
                 "column '\(column)' of table '\(table)' has no declared type or is declared ANY "
-                    + "(each value keeps its own kind), which the PostgreSQL hub cannot carry; declare a type for it at "
-                    + "the sites")
+                    + "(each value keeps its own kind), which the PostgreSQL hub cannot carry; declare a type for "
+                    + "it at the sites")
         }
     }
 
