@@ -39,8 +39,9 @@ public enum PostgresTypes {
         default:
             throw StoreError(
                 .schema,
-                "column '\(column)' of table '\(table)' has no declared type (each value keeps its own "
-                    + "kind), which the PostgreSQL hub cannot carry; declare a type for it at the sites")
+                "column '\(column)' of table '\(table)' has no declared type or is declared ANY "
+                    + "(each value keeps its own kind), which the PostgreSQL hub cannot carry; declare a type for "
+                    + "it at the sites")
         }
     }
 

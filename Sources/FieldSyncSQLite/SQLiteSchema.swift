@@ -5,8 +5,8 @@ public enum SQLiteSchema {
     /// The FieldSync column type for a SQLite declared type.
     ///
     /// Declared types are mapped by name first (`BOOLEAN`, `DATE`, `TIMESTAMPTZ`, `UUID`, `JSON`, …) and then by
-    /// SQLite's affinity rules; a column without a declared type becomes ``ColumnType/any`` so each value keeps
-    /// its own storage class.
+    /// SQLite's affinity rules; a column without a declared type, or declared `ANY` (in a STRICT table the type
+    /// that takes any value unchanged), becomes ``ColumnType/any`` so each value keeps its own storage class.
     public static func columnType(declared: String) -> ColumnType {
         let type = declared.uppercased().trimmingSpaces
         if type.isEmpty { return .any }
@@ -21,6 +21,7 @@ public enum SQLiteSchema {
         case "NUMERIC", "DECIMAL", "NUMERIC_TEXT": return .numeric
         case "JSON_TEXT": return .json
         case "BYTEA": return .blob
+        case "ANY": return .any
         default: break
         }
         // SQLite's affinity rules (https://sqlite.org/datatype3.html, section 3.1), in their order.

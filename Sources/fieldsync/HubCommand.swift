@@ -139,9 +139,9 @@ struct HubCommand: ParsableCommand {
             discussion: """
                 Running it again takes the site's new key when its key epoch is newer than the registered one. A key \
                 of an older epoch (a retired key), or another key under the registered epoch, is refused unless \
-                --allow-older-epoch or --replace-key is given. Every registration and key change, and every refusal, \
-                is a line in the hub's sync log. The registered key is also copied to KEYS/SITE.pub, where \
-                'fieldsync bundle verify --keys-dir' looks for it.
+                --allow-older-epoch or --replace-key is given. Every registration and key change, and every \
+                refused key change, is a line in the hub's sync log. The registered key is also copied to \
+                KEYS/SITE.pub, where 'fieldsync bundle verify --keys-dir' looks for it.
                 """
         )
 

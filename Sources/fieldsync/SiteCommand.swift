@@ -53,14 +53,16 @@ struct SiteCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 guard Identifier.isValidNodeID(id) else {
                     throw refusal("'\(id)' is not a valid node id: use 1 to 64 letters, digits, '-' or '_'")
                 }
                 var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: db, isDirectory: &isDirectory), !isDirectory.boolValue
-                else {
+                guard FileManager.default.fileExists(atPath: db, isDirectory: &isDirectory) else {
                     throw refusal("the database \(db) does not exist")
+                }
+                guard !isDirectory.boolValue else {
+                    throw refusal("the database \(db) is a folder; give the application's SQLite database file")
                 }
                 let hub = try KeyStore.readPublic(at: hubPublicKey)
                 guard hub.id != id else {
@@ -164,7 +166,7 @@ struct SiteCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingErrors(json: json) {
                 let node = try NodeDirectory.load(dir)
                 guard node.configuration.role == .site else {
                     throw refusal(

@@ -30,6 +30,11 @@ import Testing
                 "--hub-public-key", network.hubPublicKey,
             ]), "missing.sqlite does not exist")
         Self.expectPlainRefusal(
+            try network.fieldsync([
+                "site", "init", "--dir", "s", "--id", "s", "--db", try directory.directory("folder.sqlite"),
+                "--hub-public-key", network.hubPublicKey,
+            ]), "folder.sqlite is a folder")
+        Self.expectPlainRefusal(
             try network.fieldsync(["hub", "add-table", "--dir", "hub", "x", "--column", "id:nosuchtype"]),
             "--column declares one table and needs --primary-key")
         Self.expectPlainRefusal(try network.fieldsync(["demo", "--dir", "hub"]), "is not empty")
@@ -87,6 +92,18 @@ import Testing
         #expect(!output.stderr.contains(database.name), "\(output.stderr)")
     }
 
+    /// Runs `fieldsync ARGUMENTS…` (with `--json`) and expects exit status 1 and the JSON error object on standard
+    /// output.
+    static func expectJSONRefusal(_ network: CLINetwork, _ arguments: [String]) throws {
+        let output = try network.fieldsync(arguments)
+        #expect(output.status == 1, "\(arguments)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+            "\(arguments): \(output.stdout)")
+        let error = try #require(object["error"] as? [String: Any], "\(arguments)")
+        #expect(error["code"] is String && error["domain"] is String && error["message"] is String)
+    }
+
     @Test func importJSONListsEveryFileAndErrorsAreJSONObjects() throws {
         let network = try CLINetwork()
         try network.addSite("site-a", schema: Self.schema)
@@ -123,19 +140,36 @@ import Testing
             ["status", "--dir", "nowhere", "--json"], ["bundle", "inspect", garbage, "--json"],
             ["conflicts", "show", "99999", "--dir", "hub", "--json"], ["keys", "show", garbage, "--json"],
         ] {
-            let output = try network.fieldsync(arguments)
-            #expect(output.status == 1, "\(arguments)")
-            let object = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
-                "\(arguments): \(output.stdout)")
-            let error = try #require(object["error"] as? [String: Any], "\(arguments)")
-            #expect(error["code"] is String && error["domain"] is String && error["message"] is String)
+            try Self.expectJSONRefusal(network, arguments)
         }
         let usage = try network.fieldsync(["status", "--dir", "hub", "--json", "--bogus"])
         #expect(usage.status == 64)
         let usageObject = try #require(
             try JSONSerialization.jsonObject(with: Data(usage.stdout.utf8)) as? [String: Any], "\(usage.stdout)")
         #expect((usageObject["error"] as? [String: Any])?["domain"] as? String == "usage")
+    }
+
+    /// `site init --json` and `site add-table --json` print a refusal as the JSON error object too, like every
+    /// other command with `--json`.
+    @Test func siteCommandsPrintTheirRefusalsAsJSONObjects() throws {
+        let network = try CLINetwork()
+        try network.addSite("site-a", schema: Self.schema)
+        let database = network.siteDatabase("site-a")
+        try SQLiteShell.run(database, "CREATE VIEW everything AS SELECT 1 AS one")
+        for arguments in [
+            ["site", "add-table", "--dir", network.siteDirectory("site-a"), "everything", "--json"],
+            ["site", "add-table", "--dir", network.siteDirectory("site-a"), "no_such_table", "--json"],
+            [
+                "site", "init", "--dir", network.siteDirectory("site-b"), "--id", "site-b", "--db", database,
+                "--hub-public-key", network.hubPublicKey, "--json",
+            ],
+            [
+                "site", "init", "--dir", network.siteDirectory("site-c"), "--id", "site-c", "--db",
+                network.directory.file("missing.sqlite"), "--hub-public-key", network.hubPublicKey, "--json",
+            ],
+        ] {
+            try Self.expectJSONRefusal(network, arguments)
+        }
     }
 
     @Test func repeatedSingleValueOptionsAreRefusedAndSiteMayRepeat() throws {
@@ -162,14 +196,20 @@ import Testing
         Self.expectPlainRefusal(unknown, "'site-z' is not a registered site")
     }
 
-    @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
-    func postgresNoticesGoToTheLoggerNotStandardError() throws {
+    /// A hub on a fresh PostgreSQL database with the table `t` of ``schema`` declared.
+    static func postgresHubWithTable() throws -> (TestPostgres, CLINetwork) {
         let database = try TestPostgres()
         let network = try CLINetwork(store: database.url)
         try network.succeed([
             "hub", "add-table", "--dir", "hub", "t", "--column", "id:integer:notnull", "--column", "v:text",
             "--primary-key", "id",
         ])
+        return (database, network)
+    }
+
+    @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
+    func postgresNoticesGoToTheLoggerNotStandardError() throws {
+        let (database, network) = try Self.postgresHubWithTable()
         let connection = try database.connect()
         try connection.execute(
             """
@@ -195,12 +235,7 @@ import Testing
 
     @Test(.enabled(if: TestPostgres.isAvailable, Comment(rawValue: TestPostgres.skipMessage)))
     func postgresDyingMidImportIsOneErrorLine() throws {
-        let database = try TestPostgres()
-        let network = try CLINetwork(store: database.url)
-        try network.succeed([
-            "hub", "add-table", "--dir", "hub", "t", "--column", "id:integer:notnull", "--column", "v:text",
-            "--primary-key", "id",
-        ])
+        let (database, network) = try Self.postgresHubWithTable()
         // The server process serving the import ends in the middle of it, as when PostgreSQL is shut down.
         let connection = try database.connect()
         try connection.execute(

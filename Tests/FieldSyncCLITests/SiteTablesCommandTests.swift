@@ -143,6 +143,132 @@ import Testing
         #expect(after.pendingChanges == 2)
     }
 
+    /// A STRICT table's `ANY` column keeps each value's own kind (integer, real, text, BLOB): `site init` tracks it
+    /// as type `any`, so every row travels to the hub and back instead of being left out as "not numeric". A
+    /// PostgreSQL hub cannot hold such a column and says so when the table is declared.
+    @Test(arguments: HubStoreKind.available)
+    func anAnyColumnOfAStrictTableCarriesEveryKindOfValue(hub kind: HubStoreKind) throws {
+        let (network, hubSQL, postgres) = try Self.network(kind)
+        defer { withExtendedLifetime(postgres) {} }
+        let declared = try network.fieldsync([
+            "hub", "add-table", "--dir", network.hubDirectory, "readings", "--column", "id:integer:notnull",
+            "--column", "reading:any", "--primary-key", "id",
+        ])
+        if kind == .postgres {
+            #expect(declared.status == 1)
+            #expect(declared.stderr.contains("has no declared type or is declared ANY"), "\(declared.stderr)")
+            return
+        }
+        #expect(declared.status == 0, "\(declared.stderr)")
+        try network.addSite(
+            "site-a",
+            schema: """
+                CREATE TABLE readings (id INTEGER PRIMARY KEY, reading ANY) STRICT;
+                INSERT INTO readings VALUES (1, 5), (2, 2.5), (3, 'about 4'), (4, x'00ff'), (5, NULL);
+                """)
+        let database = network.siteDatabase("site-a")
+        #expect(
+            try SQLiteShell.run(database, "SELECT schema_json FROM _fieldsync_tables WHERE name = 'readings'")
+                .contains("\"type\":\"any\""))
+        try network.round()
+        #expect(try Self.siteStatus(network, "site-a").problems == 0)
+        #expect(try Self.siteStatus(network, "site-a").pendingChanges == 0)
+        let hubRows = try hubSQL.query("SELECT id FROM readings WHERE NOT sync_deleted ORDER BY id")
+        #expect(hubRows.count == 5)
+
+        // And back: the hub's BLOB and text values arrive with their kind.
+        try hubSQL.execute("UPDATE readings SET reading = '7 or so' WHERE id = 1")
+        try network.round()
+        #expect(
+            try network.siteRows("site-a", "readings", columns: "id, typeof(reading), reading", order: "id") == [
+                "1,'text','7 or so'", "2,'real',2.5", "3,'text','about 4'", "4,'blob',X'00ff'", "5,'null',NULL",
+            ])
+    }
+
+    /// Generated columns, `WITHOUT ROWID` and `STRICT` tables and a rowid-alias key, written through the `sqlite3`
+    /// shell after `site init`: the generated columns are left out of the tracked schema (each side computes them),
+    /// the rest travels to the hub and back.
+    @Test(arguments: HubStoreKind.available)
+    func generatedColumnsAndWithoutRowidTablesTravel(hub kind: HubStoreKind) throws {
+        let (network, hubSQL, postgres) = try Self.network(kind)
+        defer { withExtendedLifetime(postgres) {} }
+        let hub = network.hubDirectory
+        try network.succeed([
+            "hub", "add-table", "--dir", hub, "items", "--column", "id:integer:notnull", "--column", "price:real",
+            "--column", "qty:integer", "--column", "name:text", "--primary-key", "id",
+        ])
+        try network.succeed([
+            "hub", "add-table", "--dir", hub, "codes", "--column", "code:text:notnull", "--column", "n:integer:notnull",
+            "--column", "label:text", "--primary-key", "code,n",
+        ])
+        try network.addSite(
+            "site-a",
+            schema: """
+                CREATE TABLE items (id INTEGER PRIMARY KEY, price REAL, qty INTEGER,
+                    total REAL GENERATED ALWAYS AS (price * qty) STORED, label TEXT AS (upper(name)), name TEXT)
+                    STRICT;
+                CREATE TABLE codes (code TEXT, n INTEGER, label TEXT, PRIMARY KEY (code, n)) WITHOUT ROWID;
+                INSERT INTO items (price, qty, name) VALUES (2.5, 4, 'pump');
+                INSERT INTO codes VALUES ('a', 1, 'first');
+                """)
+        let database = network.siteDatabase("site-a")
+        #expect(
+            try SQLiteShell.run(database, "SELECT schema_json FROM _fieldsync_tables WHERE name = 'items'")
+                .contains("total") == false)
+        try SQLiteShell.run(
+            database, "INSERT INTO items (price, qty, name) VALUES (1.0, 3, 'hose')",
+            "UPDATE items SET qty = 5 WHERE id = 1", "INSERT INTO codes VALUES ('a', 2, 'second')",
+            "UPDATE codes SET label = 'one' WHERE code = 'a' AND n = 1")
+        try network.round()
+        let items = try hubSQL.query("SELECT id, qty, name FROM items WHERE NOT sync_deleted ORDER BY id")
+        #expect(items.map { $0.map(\.jsonText) } == [["1", "5", "\"pump\""], ["2", "3", "\"hose\""]])
+        let codes = try hubSQL.query("SELECT code, n, label FROM codes WHERE NOT sync_deleted ORDER BY n")
+        #expect(codes.map { $0.map(\.jsonText) } == [["\"a\"", "1", "\"one\""], ["\"a\"", "2", "\"second\""]])
+
+        try hubSQL.execute("UPDATE items SET name = 'valve' WHERE id = 2")
+        try hubSQL.execute("DELETE FROM codes WHERE n = 2")
+        try network.round()
+        #expect(
+            try network.siteRows("site-a", "items", columns: "id, total, label", order: "id") == [
+                "1,12.5,'PUMP'", "2,3.0,'VALVE'",
+            ])
+        #expect(try network.siteRows("site-a", "codes", columns: "code, n, label", order: "n") == ["'a',1,'one'"])
+        #expect(try Self.siteStatus(network, "site-a").problems == 0)
+    }
+
+    /// Running `site init` again after `ALTER TABLE … ADD COLUMN` records the table's columns anew and makes its
+    /// triggers anew, so that a change to the new column is captured (docs/sync.md §12.4).
+    @Test func rerunningInitRecordsANewColumn() throws {
+        let network = try CLINetwork()
+        let database = network.siteDatabase("site-a")
+        try network.addSite("site-a", schema: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        try SQLiteShell.run(database, "ALTER TABLE notes ADD COLUMN author TEXT")
+        try network.succeed([
+            "site", "init", "--dir", network.siteDirectory("site-a"), "--id", "site-a", "--db", database,
+            "--hub-public-key", network.hubPublicKey,
+        ])
+        let recorded = try SQLiteShell.run(database, "SELECT schema_json FROM _fieldsync_tables WHERE name = 'notes'")
+        #expect(recorded.contains("\"author\""), "\(recorded)")
+        try SQLiteShell.run(
+            database, "INSERT INTO notes VALUES (1, 'pump', 'Amina')", "UPDATE _fieldsync_counter SET acked = value")
+        try SQLiteShell.run(database, "UPDATE notes SET author = 'Chen' WHERE id = 1")
+        #expect(try Self.siteStatus(network, "site-a").pendingChanges == 1)
+    }
+
+    /// A table named with other capitals than the database's own name is not found (FieldSync carries names
+    /// exactly), and the message gives the name as the database spells it.
+    @Test func aTableNamedWithOtherCapitalsIsNamedAsTheDatabaseSpellsIt() throws {
+        let network = try CLINetwork()
+        let database = network.siteDatabase("site-a")
+        try SQLiteShell.run(database, "CREATE TABLE Docs (id INTEGER PRIMARY KEY, body TEXT)")
+        let output = try network.fieldsync([
+            "site", "init", "--dir", network.siteDirectory("site-a"), "--id", "site-a", "--db", database,
+            "--hub-public-key", network.hubPublicKey, "--table", "docs",
+        ])
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("table 'docs' does not exist; did you mean 'Docs'?"), "\(output.stderr)")
+    }
+
     /// The tables of a database shaped like Datasette's test fixtures.
     static let fixtures = """
         CREATE TABLE simple_primary_key (id VARCHAR(30) PRIMARY KEY, content TEXT);

@@ -14,17 +14,15 @@ import Testing
     /// A site database with `parents`, `children` (foreign key to parents) and `secrets` (not tracked).
     final class GuardedSite {
         let directory: TemporaryDirectory
-        let hubKeys: NodeKeys
-        let siteKeys: NodeKeys
+        let returns: HandWrittenReturns
         let app: SQLiteConnection
         let engine: SiteEngine
-        private var returnSequence: UInt64 = 0
-        private var hubVersion: Int64 = 0
+        var hubKeys: NodeKeys { returns.hubKeys }
+        var siteKeys: NodeKeys { returns.siteKeys }
 
-        init(tables: [String]? = ["parents", "children"]) throws {
+        init(tables: [String]? = ["parents", "children"], extraSchema: String = "") throws {
             directory = try TemporaryDirectory(prefix: "fieldsync-guard")
-            hubKeys = try NodeKeys.generate(id: "hub")
-            siteKeys = try NodeKeys.generate(id: "site-a")
+            returns = try HandWrittenReturns(directory: try directory.directory("return"))
             let path = directory.file("site-a.sqlite")
             app = try SQLiteConnection(path: path)
             try app.execute(
@@ -35,10 +33,9 @@ import Testing
                 CREATE TABLE secrets (id INTEGER PRIMARY KEY, password TEXT);
                 CREATE TABLE visits (id INTEGER PRIMARY KEY, parent_id TEXT REFERENCES parents (id));
                 INSERT INTO secrets VALUES (1, 'local secret');
-                """)
+                """ + extraSchema)
             let store = try SiteStore.install(path: path, siteID: "site-a", hubID: "hub", tables: tables)
-            engine = try SiteEngine(store: store, keys: siteKeys, hub: hubKeys.identity)
-            _ = try directory.directory("return")
+            engine = try SiteEngine(store: store, keys: returns.siteKeys, hub: returns.hubKeys.identity)
         }
 
         static let parents = try! TableSchema(
@@ -58,9 +55,9 @@ import Testing
 
         /// A hub change at the next hub version.
         func hubChange(_ values: [Value], operation: Change.Operation = .insert) -> Change {
-            hubVersion += 1
+            let version = returns.nextVersion()
             return Change(
-                operation: operation, origin: "hub", originSequence: hubVersion, baseVersion: 0, version: hubVersion,
+                operation: operation, origin: "hub", originSequence: version, baseVersion: 0, version: version,
                 values: values)
         }
 
@@ -70,18 +67,9 @@ import Testing
             _ changes: [(String, Change)], tables: [TableSchema] = [parents, children, secrets],
             properties extra: [String: String] = [:]
         ) throws -> SiteImport {
-            returnSequence += 1
-            var properties = [
-                SyncProperty.acknowledgedChange: "0", SyncProperty.throughVersion: String(hubVersion),
-            ]
-            properties.merge(extra) { _, new in new }
-            let writer = try BundleWriter(
-                configuration: .init(
-                    kind: .return, sequence: returnSequence, prerequisites: [SyncProperty.acknowledgedSequence: 0],
-                    properties: properties, directory: directory.file("return")),
-                tables: tables, sender: hubKeys, recipient: siteKeys.identity)
-            for (table, change) in changes { try writer.append(change, to: table) }
-            return try engine.importBundle(paths: try writer.finish().paths)
+            try engine.importBundle(
+                paths: try returns.write(
+                    changes.map { (table: $0.0, change: $0.1) }, tables: tables, acknowledged: 0, properties: extra))
         }
 
         func rows(_ sql: String) throws -> [[Value]] { try app.query(sql) }
@@ -222,6 +210,96 @@ import Testing
         #expect(try site.engine.store.status().lastImportSequence == 3)
     }
 
+    /// A hub delete of a parent that local rows refer to through a foreign key with an ON DELETE action
+    /// (CASCADE, SET NULL) is set aside with the action named, instead of letting SQLite delete or change those
+    /// rows behind the capture triggers (the hub would keep them, the site would lose them unsaid), whether the
+    /// rows' table is tracked or not. When the same bundle deletes the referring rows too, the delete applies.
+    @Test func aHubDeleteThatWouldCascadeToLocalRowsIsSetAside() throws {
+        let site = try GuardedSite(
+            tables: ["parents", "children", "members"],
+            extraSchema: """
+                CREATE TABLE members (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents (id) ON DELETE CASCADE);
+                CREATE TABLE notes (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents (id) ON DELETE SET NULL);
+                """)
+        let members = try TableSchema(
+            name: "members",
+            columns: [Column(name: "id", type: .text, nullable: false), Column(name: "parent_id", type: .text)],
+            primaryKey: ["id"])
+        let tables = [GuardedSite.parents, GuardedSite.children, GuardedSite.secrets, members]
+        try site.deliver(
+            [
+                ("parents", site.hubChange([.text("p1"), .text("Amina")])),
+                ("parents", site.hubChange([.text("p2"), .text("Chen")])),
+                ("parents", site.hubChange([.text("p3"), .text("Dara")])),
+                ("members", site.hubChange([.text("m1"), .text("p1")])),
+                ("members", site.hubChange([.text("m3"), .text("p3")])),
+            ], tables: tables)
+        try site.app.execute("INSERT INTO notes VALUES ('n2', 'p2')")
+
+        let report = try site.deliver(
+            [
+                ("parents", site.hubChange([.text("p1"), .null], operation: .delete)),
+                ("parents", site.hubChange([.text("p2"), .null], operation: .delete)),
+                ("parents", site.hubChange([.text("p3"), .null], operation: .delete)),
+                ("members", site.hubChange([.text("m3"), .null], operation: .delete)),
+            ], tables: tables)
+        #expect(report.setAside.map(\.key).sorted() == ["[\"p1\"]", "[\"p2\"]"])
+        let reasons = report.setAside.map(\.reason).joined(separator: " | ")
+        #expect(reasons.contains("members") && reasons.contains("ON DELETE CASCADE"), "\(reasons)")
+        #expect(reasons.contains("notes") && reasons.contains("ON DELETE SET NULL"), "\(reasons)")
+        #expect(try site.rows("SELECT id FROM parents ORDER BY id") == [[.text("p1")], [.text("p2")]])
+        #expect(try site.rows("SELECT id, parent_id FROM members ORDER BY id") == [[.text("m1"), .text("p1")]])
+        #expect(try site.rows("SELECT id, parent_id FROM notes") == [[.text("n2"), .text("p2")]])
+        #expect(try site.engine.store.status().pendingChanges == 0)
+        let problems = try site.rows("SELECT tbl, pk FROM _fieldsync_problems WHERE kind = 'import' ORDER BY pk")
+        #expect(problems == [[.text("parents"), .text("[\"p1\"]")], [.text("parents"), .text("[\"p2\"]")]])
+    }
+
+    /// A hub update of a value that local rows refer to through a foreign key with an ON UPDATE action is set
+    /// aside in the same way, unless the same bundle points the referring rows at the new value.
+    @Test func aHubUpdateThatWouldCascadeToLocalRowsIsSetAside() throws {
+        let site = try GuardedSite(
+            tables: ["parents", "children", "regions", "offices"],
+            extraSchema: """
+                CREATE TABLE regions (id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+                CREATE TABLE offices (id INTEGER PRIMARY KEY,
+                    region_code TEXT REFERENCES regions (code) ON UPDATE CASCADE);
+                """)
+        let regions = try TableSchema(
+            name: "regions",
+            columns: [Column(name: "id", type: .integer, nullable: false), Column(name: "code", type: .text)],
+            primaryKey: ["id"])
+        let offices = try TableSchema(
+            name: "offices",
+            columns: [Column(name: "id", type: .integer, nullable: false), Column(name: "region_code", type: .text)],
+            primaryKey: ["id"])
+        try site.deliver(
+            [
+                ("regions", site.hubChange([.integer(1), .text("NBO")])),
+                ("regions", site.hubChange([.integer(2), .text("KSM")])),
+                ("offices", site.hubChange([.integer(1), .text("NBO")])),
+                ("offices", site.hubChange([.integer(2), .text("KSM")])),
+            ], tables: [regions, offices])
+
+        let report = try site.deliver(
+            [
+                ("regions", site.hubChange([.integer(1), .text("NAI")], operation: .update)),
+                ("regions", site.hubChange([.integer(2), .text("KIS")], operation: .update)),
+                ("offices", site.hubChange([.integer(2), .text("KIS")], operation: .update)),
+            ], tables: [regions, offices])
+        #expect(report.setAside.map(\.key) == ["[1]"])
+        #expect(report.setAside.first?.reason.contains("of offices ON UPDATE CASCADE") == true, "\(report.setAside)")
+        #expect(
+            try site.rows("SELECT id, code FROM regions ORDER BY id") == [
+                [.integer(1), .text("NBO")], [.integer(2), .text("KIS")],
+            ])
+        #expect(
+            try site.rows("SELECT id, region_code FROM offices ORDER BY id") == [
+                [.integer(1), .text("NBO")], [.integer(2), .text("KIS")],
+            ])
+        #expect(try site.engine.store.status().pendingChanges == 0)
+    }
+
     /// A hub row that breaks a CHECK constraint only the site's table has is set aside with the constraint
     /// named, and the rest of the bundle applies.
     @Test func aRowThatBreaksALocalCheckIsSetAsideAndTheRestApplies() throws {
@@ -314,6 +392,46 @@ import Testing
         try app.execute("DELETE FROM parents WHERE id IS NULL")
         #expect(try site.rows("SELECT count(*) FROM _fieldsync_rows WHERE tbl = 'parents'") == [[.integer(1)]])
         #expect(try site.engine.store.status().problems == 1)
+    }
+
+    /// `INSERT OR REPLACE` and `UPDATE OR REPLACE` (sqlite-utils' `replace=True`, for one) delete the rows that
+    /// hold the same UNIQUE value under another key without firing delete triggers (unless the application turns
+    /// `recursive_triggers` on): those deletes are captured and travel; `INSERT OR IGNORE` and upserts of an
+    /// existing value capture no delete.
+    @Test func rowsReplacedThroughAUniqueValueTravelAsDeletes() throws {
+        let site = try GuardedSite(
+            tables: ["parents", "children", "users"],
+            extraSchema: """
+                CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT,
+                    badge TEXT, room INTEGER, UNIQUE (badge, room));
+                INSERT INTO users VALUES (1, 'a@x', 'A', 'b1', 1), (2, 'b@x', 'B', 'b2', 1), (3, 'c@x', 'C', 'b3', 1);
+                """)
+        let app = site.app
+        func pendingUsers() throws -> [String] {
+            try site.rows(
+                "SELECT pk FROM _fieldsync_rows WHERE tbl = 'users' AND local_seq > "
+                    + "(SELECT acked FROM _fieldsync_counter) ORDER BY pk"
+            ).compactMap { $0[0].textValue }
+        }
+        try app.execute("UPDATE _fieldsync_counter SET acked = value")
+        try app.execute("INSERT OR IGNORE INTO users VALUES (7, 'a@x', 'ignored', NULL, NULL)")
+        try app.execute("INSERT INTO users VALUES (8, 'b@x', 'B2', NULL, NULL) ON CONFLICT (email) DO NOTHING")
+        #expect(try pendingUsers() == [])
+
+        try app.execute("INSERT OR REPLACE INTO users VALUES (4, 'a@x', 'A again', 'b2', 1)")
+        #expect(try site.rows("SELECT id FROM users ORDER BY id") == [[.integer(3)], [.integer(4)]])
+        #expect(try pendingUsers() == ["[1]", "[2]", "[4]"])
+        try app.execute("UPDATE OR REPLACE users SET email = 'c@x' WHERE id = 4")
+        #expect(try site.rows("SELECT id FROM users ORDER BY id") == [[.integer(4)]])
+        #expect(try pendingUsers() == ["[1]", "[2]", "[3]", "[4]"])
+
+        let written = try site.engine.export(
+            template: .init(kind: .delta, sequence: 0, directory: try site.directory.directory("outbox")))
+        let read = try BundleFixtures.readAll(
+            written.bundle.paths, sender: site.siteKeys.identity, recipient: site.hubKeys)
+        let users = read.changes.filter { $0.table == "users" }.map(\.change)
+        #expect(
+            users.filter { $0.operation == .delete }.map(\.values.first) == [.integer(1), .integer(2), .integer(3)])
     }
 
     /// Rows with a NULL key present when tracking starts are listed too, and `site init` does not fail on a key

@@ -22,8 +22,9 @@ extension SiteStore {
     /// names FieldSync cannot carry (``Identifier/sqlNameRule``) or keeps for itself, and tables whose foreign
     /// key refers to a skipped table.
     ///
-    /// Running it again is harmless: it keeps existing bookkeeping, adds tables named anew and enrols rows that
-    /// are not yet recorded. Run again with another hub id, it moves the site to that hub if the site has not
+    /// Running it again is harmless: it keeps existing bookkeeping, records the columns of the tracked tables anew
+    /// and makes their triggers anew (a column added since then travels from now on), adds tables named anew and
+    /// enrols rows that are not yet recorded. Run again with another hub id, it moves the site to that hub if the site has not
     /// applied a return bundle yet, and refuses otherwise.
     ///
     /// - Throws: ``StoreError`` if a table cannot be tracked, or the database is already a site with another id
@@ -48,6 +49,7 @@ extension SiteStore {
                 [.text(siteID)])
             let tracked = try connection.query("SELECT name FROM _fieldsync_tables ORDER BY position, name")
                 .compactMap { $0[0].textValue }
+            try refreshTracked(connection: connection)
             let chosen = try chooseTables(requested: requested, tracked: tracked, connection: connection)
             var position = Int(try connection.integer("SELECT coalesce(max(position) + 1, 0) FROM _fieldsync_tables"))
             for schema in chosen.schemas {
@@ -79,6 +81,19 @@ extension SiteStore {
                     + "without FieldSync's tables", location: connection.path)
         }
         try connection.run("UPDATE _fieldsync_state SET value = ? WHERE key = 'hub_id'", [.text(hubID)])
+    }
+
+    /// Records anew the columns of every tracked table that still exists and makes its triggers anew, so that a
+    /// column added since (`ALTER TABLE … ADD COLUMN`) is captured and travels from now on.
+    ///
+    /// - Throws: ``StoreError`` naming the table if it can no longer be tracked (a reserved column added, say).
+    static func refreshTracked(connection: SQLiteConnection) throws {
+        let kinds = Dictionary(try SQLiteSchema.tableKinds(in: connection).map { ($0.name, $0.kind) }) { a, _ in a }
+        for row in try connection.query("SELECT name, position FROM _fieldsync_tables ORDER BY position, name") {
+            guard let name = row[0].textValue, kinds[name] == .table else { continue }
+            let schema = try trackable(name, kinds: kinds, connection: connection)
+            try track(schema, position: Int(row[1].integerValue ?? 0), connection: connection)
+        }
     }
 
     /// Starts tracking one table: registers its schema, installs its triggers and enrols its existing rows.
@@ -180,6 +195,8 @@ extension SiteStore {
             tbl TEXT NOT NULL, pk TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
             kind TEXT NOT NULL DEFAULT 'export', PRIMARY KEY (tbl, pk))
             WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _fieldsync_replaced (
+            tbl TEXT NOT NULL, pk TEXT NOT NULL, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _fieldsync_untracked (
             tbl TEXT PRIMARY KEY, changes INTEGER NOT NULL, return_sequence INTEGER NOT NULL, at TEXT NOT NULL)
             WITHOUT ROWID;
@@ -200,8 +217,8 @@ extension SiteStore {
     }
 
     /// What ``addEditTimes(connection:)`` has to do: whether `_fieldsync_rows` lacks `changed_at`, and the
-    /// tracked tables whose capture triggers were made before edit times or before rows with a NULL key were
-    /// listed as problems. Only reads.
+    /// tracked tables whose capture triggers were made before edit times, before rows with a NULL key were
+    /// listed as problems, or before rows replaced through a unique value were captured. Only reads.
     static func missingEditTimes(connection: SQLiteConnection) throws -> (column: Bool, triggers: [TableSchema]) {
         let column = try !connection.query("SELECT name FROM pragma_table_info('_fieldsync_rows')")
             .contains { $0.first?.textValue == "changed_at" }
@@ -210,6 +227,8 @@ extension SiteStore {
             "SELECT t.schema_json FROM _fieldsync_tables t JOIN sqlite_schema s ON s.type = 'trigger' "
                 + "AND s.name = '_fieldsync_' || t.name || '_insert' "
                 + "WHERE instr(s.sql, 'changed_at') = 0 OR instr(s.sql, '''null''') = 0 "
+                + "OR NOT EXISTS (SELECT 1 FROM sqlite_schema r WHERE r.type = 'trigger' "
+                + "AND r.name = '_fieldsync_' || t.name || '_replaced') "
                 + "ORDER BY t.position, t.name")
         for row in rows {
             guard case .text(let json) = row[0] else { continue }
@@ -220,10 +239,36 @@ extension SiteStore {
 
     /// Drops and creates the capture triggers of `schema`'s table.
     static func recreateTriggers(for schema: TableSchema, connection: SQLiteConnection) throws {
-        for suffix in ["insert", "update", "delete", "blob_key", "key_problem", "key_problem_update"] {
+        for suffix in [
+            "insert", "update", "delete", "blob_key", "key_problem", "key_problem_update", "replace", "replace_update",
+            "replaced", "replaced_update",
+        ] {
             try connection.execute("DROP TRIGGER IF EXISTS \(Identifier.quoted("_fieldsync_\(schema.name)_\(suffix)"))")
         }
-        try connection.execute(captureTriggers(for: schema))
+        try connection.execute(
+            captureTriggers(for: schema, unique: try uniqueColumnSets(of: schema, connection: connection)))
+    }
+
+    /// The column sets of `schema`'s UNIQUE constraints and indexes other than the primary key, where each column
+    /// is a tracked column (not an expression, not a generated column) and the index is not partial: the values
+    /// through which `INSERT OR REPLACE` and `UPDATE OR REPLACE` may delete another row.
+    static func uniqueColumnSets(of schema: TableSchema, connection: SQLiteConnection) throws -> [[String]] {
+        let names = Set(schema.columns.map(\.name))
+        var sets: [[String]] = []
+        let indexes = try connection.query(
+            "SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND origin <> 'pk' AND partial = 0 "
+                + "ORDER BY name", [.text(schema.name)])
+        for index in indexes {
+            guard let index = index[0].textValue else { continue }
+            let columns = try connection.query(
+                "SELECT name FROM pragma_index_info(?) ORDER BY seqno", [.text(index)]
+            ).map { $0[0].textValue }
+            let named = columns.compactMap { $0 }
+            if !named.isEmpty && named.count == columns.count && named.allSatisfy(names.contains) {
+                sets.append(named)
+            }
+        }
+        return sets
     }
 
     /// The capture triggers of `schema`'s table: insert, update and delete, and two that list a row whose key
@@ -235,7 +280,14 @@ extension SiteStore {
     /// milliseconds; the triggers run in the application's own connection, so only SQLite's built-in functions).
     /// A mask is reset once the hub has acknowledged the row's previous change. The triggers do nothing while
     /// FieldSync applies the hub's changes (`_fieldsync_applying` has a row), so nothing echoes back.
-    static func captureTriggers(for schema: TableSchema) -> String {
+    ///
+    /// With `unique` (the column sets of the table's other UNIQUE constraints), two more pairs capture the rows
+    /// that `INSERT OR REPLACE` and `UPDATE OR REPLACE` delete for holding the same unique value under another key,
+    /// which fire no delete trigger (unless the application turns `recursive_triggers` on): before the write, the
+    /// keys of the rows holding the new unique values are noted in `_fieldsync_replaced`; after it, those of them
+    /// that are gone are recorded as deleted. A write that fails or is ignored (`INSERT OR IGNORE`, an upsert)
+    /// deletes nothing and records nothing.
+    static func captureTriggers(for schema: TableSchema, unique: [[String]] = []) -> String {
         let table = Identifier.quoted(schema.name)
         let name = SQLText.literal(schema.name)
         let notApplying = "NOT EXISTS (SELECT 1 FROM _fieldsync_applying)"
@@ -268,7 +320,61 @@ extension SiteStore {
                     strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'capture'
                 WHERE true ON CONFLICT (tbl, pk) DO NOTHING;
             """
-        return """
+        let rowKey = SQLText.keyJSON(schema, prefix: "t")
+        func sameKey(_ other: String) -> String {
+            "("
+                + schema.primaryKey.map { "t.\(Identifier.quoted($0)) IS \(other).\(Identifier.quoted($0))" }
+                .joined(separator: " AND ") + ")"
+        }
+        let holdsNewValue = unique.map { set in
+            "(" + set.map { "t.\(Identifier.quoted($0)) = NEW.\(Identifier.quoted($0))" }.joined(separator: " AND ")
+                + ")"
+        }.joined(separator: " OR ")
+        func noteReplaced(_ otherThan: String) -> String {
+            """
+            DELETE FROM _fieldsync_replaced WHERE tbl = \(name);
+                INSERT INTO _fieldsync_replaced (tbl, pk) SELECT \(name), \(rowKey) FROM \(table) AS t
+                WHERE \(carriedKey(schema, "t")) AND (\(holdsNewValue)) AND \(otherThan)
+                ON CONFLICT (tbl, pk) DO NOTHING;
+            """
+        }
+        let gone = schema.primaryKey.enumerated().map { index, key in
+            "t.\(Identifier.quoted(key)) = json_extract(r.pk, '$[\(index)]')"
+        }.joined(separator: " AND ")
+        let recordReplaced = """
+            \(bump)
+                INSERT INTO _fieldsync_rows (tbl, pk, local_seq, changed, changed_at)
+                SELECT r.tbl, r.pk, \(counter), -1, \(now) FROM _fieldsync_replaced AS r
+                WHERE r.tbl = \(name) AND NOT EXISTS (SELECT 1 FROM \(table) AS t WHERE \(gone))
+                \(whole)
+                DELETE FROM _fieldsync_replaced WHERE tbl = \(name);
+            """
+        let anyReplaced = "EXISTS (SELECT 1 FROM _fieldsync_replaced WHERE tbl = \(name))"
+        var replaced = """
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_replaced")) AFTER INSERT ON \(table)
+            WHEN \(notApplying) AND \(anyReplaced) BEGIN
+                \(recordReplaced)
+            END;
+            CREATE TRIGGER \(Identifier.quoted(prefix + "_replaced_update")) AFTER UPDATE ON \(table)
+            WHEN \(notApplying) AND \(anyReplaced) BEGIN
+                \(recordReplaced)
+            END;
+
+            """
+        if !unique.isEmpty {
+            replaced += """
+                CREATE TRIGGER \(Identifier.quoted(prefix + "_replace")) BEFORE INSERT ON \(table)
+                WHEN \(notApplying) BEGIN
+                    \(noteReplaced("NOT \(sameKey("NEW"))"))
+                END;
+                CREATE TRIGGER \(Identifier.quoted(prefix + "_replace_update")) BEFORE UPDATE ON \(table)
+                WHEN \(notApplying) BEGIN
+                    \(noteReplaced("NOT \(sameKey("NEW")) AND NOT \(sameKey("OLD"))"))
+                END;
+
+                """
+        }
+        return replaced + """
             CREATE TRIGGER \(Identifier.quoted(prefix + "_insert")) AFTER INSERT ON \(table)
             WHEN \(notApplying) AND \(carriedKey(schema, "NEW")) BEGIN
                 \(bump)

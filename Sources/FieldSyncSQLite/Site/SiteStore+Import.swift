@@ -52,7 +52,9 @@ extension SiteStore {
     ///
     /// Foreign keys are checked when all changes are in (SQLite's `defer_foreign_keys`), so rows may arrive in
     /// any order. A change that would still leave a broken foreign key (a child whose parent is not at this site,
-    /// the delete of a parent local rows still refer to), or that breaks another constraint of the site's table
+    /// the delete of a parent local rows still refer to, or a change a foreign key's ON DELETE or ON UPDATE
+    /// action would act on),
+    /// or that breaks another constraint of the site's table
     /// (CHECK, NOT NULL, a unique value no order satisfies), is named in a ``ConstraintViolations`` error; the
     /// caller applies the bundle again with those changes in `setAside`, which then skips them and lists them in
     /// ``SiteImport/setAside`` and in `_fieldsync_problems`, so one such row never blocks the rest.
@@ -357,7 +359,19 @@ extension SiteStore {
     /// satisfies), or whose removal another table's foreign key would act on, is named in a
     /// ``ConstraintViolations`` error, so that the caller sets it aside and applies the rest.
     private func applyCycles(_ failed: [(applier: ReturnApplier, change: Change, error: StoreError)]) throws -> Int {
+        // A change held back because a foreign key would act on local rows (ReturnApplier.checkForeignKeyActions)
+        // forms no cycle: it is set aside as it is.
         var problems: [ImportProblem] = []
+        var cycles: [(applier: ReturnApplier, change: Change, error: StoreError)] = []
+        for entry in failed {
+            let key = try entry.applier.keyText(of: entry.change)
+            if entry.applier.heldByForeignKeyAction.contains(key) {
+                problems.append(ImportProblem(table: entry.applier.table, key: key, reason: entry.error.message))
+            } else {
+                cycles.append(entry)
+            }
+        }
+        let failed = cycles
         for entry in failed where try !deletesAreSafe(entry.applier.table) {
             problems.append(
                 ImportProblem(
@@ -469,6 +483,21 @@ final class ReturnApplier {
     private var decidedPlans: [String: DecidedRow?] = [:]
     /// Local edits to make again once the decided rows are in, by key.
     private var editsAgain: [String: EditAgain] = [:]
+    /// The foreign keys of local tables (tracked or not) that act when a row of this table is deleted or changed.
+    private let foreignKeyActions: [ForeignKeyAction]
+    /// Keys of the changes held back because a foreign key's action would act on local rows.
+    private(set) var heldByForeignKeyAction = Set<String>()
+
+    /// A foreign key that acts on its rows when the row they refer to is deleted or changed.
+    private struct ForeignKeyAction {
+        /// Finds a row the action would act on; binds this table's key, then (for an update) the new values of
+        /// the referenced columns.
+        var statement: SQLiteStatement
+        /// `FOREIGN KEY (…) of TABLE ON DELETE CASCADE`, for a person.
+        var description: String
+        /// For an ON UPDATE action, the incoming positions of the referenced columns; `nil` for ON DELETE.
+        var referenced: [Int]?
+    }
 
     /// What taking a decided row means for the local row.
     private enum DecidedRow {
@@ -517,6 +546,76 @@ final class ReturnApplier {
             "INSERT OR REPLACE INTO temp.\(scratch) (rowid, \(keyList)) VALUES (1, "
                 + Array(repeating: "?", count: keyIndexes.count).joined(separator: ", ")
                 + ") RETURNING json_array(\(keyList))")
+        foreignKeyActions = try Self.foreignKeyActions(on: local, incoming: incoming, connection: connection)
+    }
+
+    /// For each foreign key of a local table (tracked or not) that refers to `table` with an action (ON DELETE or
+    /// ON UPDATE CASCADE, SET NULL, SET DEFAULT), a check that finds a local row the action would act on when the
+    /// row of `table` with the bound key is deleted or its referenced columns change. Identifiers come from the
+    /// site's own schema.
+    private static func foreignKeyActions(on table: TableSchema, incoming: TableSchema, connection: SQLiteConnection)
+        throws -> [ForeignKeyAction]
+    {
+        var actions: [ForeignKeyAction] = []
+        let acting = ["CASCADE", "SET NULL", "SET DEFAULT"]
+        for child in try SQLiteSchema.tableNames(in: connection) {
+            let rows = try connection.query(
+                "SELECT id, \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?) "
+                    + "WHERE \"table\" = ? COLLATE NOCASE ORDER BY id, seq", [.text(child), .text(table.name)])
+            for (_, columns) in Dictionary(grouping: rows, by: { $0[0].integerValue ?? 0 }).sorted(by: {
+                $0.key < $1.key
+            }) {
+                let from = columns.compactMap { $0[1].textValue }
+                let to = columns.map { $0[2].textValue }.enumerated().map { index, name in
+                    name ?? (index < table.primaryKey.count ? table.primaryKey[index] : "")
+                }
+                let join = zip(from, to).map { "c.\(Identifier.quoted($0)) = p.\(Identifier.quoted($1))" }
+                let key = table.primaryKey.map { "p.\(Identifier.quoted($0)) = ?" }
+                let select =
+                    "SELECT 1 FROM \(Identifier.quoted(child)) AS c JOIN \(Identifier.quoted(table.name)) AS p ON "
+                    + (join + key).joined(separator: " AND ")
+                let named = "FOREIGN KEY (\(from.joined(separator: ", "))) of \(child)"
+                if let action = columns.first?[4].textValue?.uppercased(), acting.contains(action) {
+                    actions.append(
+                        ForeignKeyAction(
+                            statement: try connection.prepare(select + " LIMIT 1"),
+                            description: "\(named) ON DELETE \(action)", referenced: nil))
+                }
+                // An update acts only when a referenced column the hub carries gets another value.
+                let referenced = to.compactMap { incoming.columnIndex(named: $0) }
+                if let action = columns.first?[3].textValue?.uppercased(), acting.contains(action),
+                    referenced.count == to.count
+                {
+                    let changed = to.map { "p.\(Identifier.quoted($0)) IS NOT ?" }.joined(separator: " OR ")
+                    actions.append(
+                        ForeignKeyAction(
+                            statement: try connection.prepare(select + " AND (\(changed)) LIMIT 1"),
+                            description: "\(named) ON UPDATE \(action)", referenced: referenced))
+                }
+            }
+        }
+        return actions
+    }
+
+    /// Throws if writing `change` would make a foreign key's action change or delete local rows (see
+    /// ``foreignKeyActions(on:incoming:connection:)``): SQLite would do it behind the capture triggers, which stay
+    /// quiet while the hub's changes are applied, so the site would lose or change rows the hub keeps, unsaid.
+    private func checkForeignKeyActions(_ change: Change, key: String) throws {
+        for action in foreignKeyActions where (action.referenced == nil) == (change.operation == .delete) {
+            try action.statement.bind(
+                keyIndexes.map { change.values[$0] } + (action.referenced ?? []).map { change.values[$0] })
+            let found = try action.statement.step()
+            action.statement.reset()
+            guard found else { continue }
+            heldByForeignKeyAction.insert(key)
+            throw StoreError(
+                .constraint,
+                "the hub \(change.operation == .delete ? "deleted this row" : "changed a value of this row"), but "
+                    + "local rows still refer to it through \(action.description), which would change or delete "
+                    + "them here without the hub hearing of it; the change is set aside until no local row refers to "
+                    + "the row's old value", location: connection.path)
+        }
+        heldByForeignKeyAction.remove(key)
     }
 
     /// An applier for `incoming`'s table, which the site tracks as `local`.
@@ -649,6 +748,7 @@ final class ReturnApplier {
                 guard localSequence <= acknowledged else { return false }
             }
         }
+        if !foreignKeyActions.isEmpty { try checkForeignKeyActions(change, key: keyText) }
         var local = change
         local.values = mapping.map { change.values[$0] }
         try writer.apply(local)

@@ -169,7 +169,9 @@ extension SiteStore {
         }
         switch kinds[name] {
         case nil:
-            throw refuse("does not exist")
+            // SQLite finds a table whatever the capitals; FieldSync carries names exactly as the database has them.
+            let spelled = kinds.keys.filter { $0.lowercased() == name.lowercased() }.sorted().first
+            throw refuse("does not exist" + (spelled.map { "; did you mean '\($0)'?" } ?? ""))
         case .view?:
             throw refuse("is a view: FieldSync tracks the tables a view reads, not the view")
         case .virtual?:
