@@ -224,6 +224,13 @@ extension TableSchema {
         let keys = Set(primaryKeyIndexes)
         for (index, column) in columns.enumerated() where index < change.values.count {
             if change.operation == .delete && !keys.contains(index) { continue }
+            if keys.contains(index), change.values[index] == .null {
+                return .failure(
+                    ValueRefusal(
+                        "NULL", column: column.name,
+                        reason: "column '\(column.name)' of table '\(name)' is part of its primary key, and the site "
+                            + "sent NULL: a row without a key cannot be found again on any node"))
+            }
             switch column.type.conformed(change.values[index]) {
             case .success(let value): result.values[index] = value
             case .failure(let refusal):

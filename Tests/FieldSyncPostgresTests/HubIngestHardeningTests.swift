@@ -158,6 +158,41 @@ import Testing
         _ = try world.exportReturn("site-a")
     }
 
+    /// A change whose primary key holds NULL (a site program that does not check; SQLite takes NULL in a TEXT key)
+    /// is set aside with the key column named, on both stores, and the rest of the bundle applies; at the embedded
+    /// hub, a row with a NULL key typed by HQ staff is refused instead of lying there unstamped and never sent.
+    @Test(arguments: HubStoreKind.available)
+    func aNullKeyIsSetAsideAtIngestAndRefusedAtTheHub(_ kind: HubStoreKind) throws {
+        let world = try SyncWorld(sites: ["site-a"], hub: kind, schema: Self.people)
+        try world.exchangeRounds(1)
+        let record = try #require(try world.hubStore.sites().first)
+        let schema = try #require(try world.hubStore.tables().first)
+        let report = try world.deliverToHub(
+            try world.craftedBundle(
+                from: "site-a", sequence: UInt64(record.lastSequence + 1), tables: [schema],
+                changes: [
+                    Self.insert([.null, .text("no key"), .integer(1)], seq: 10),
+                    Self.insert([.text("p5"), .text("after it"), .integer(5)], seq: 11),
+                ],
+                prerequisites: [
+                    SyncProperty.acknowledgedReturn: record.lastReturnSequence,
+                    SyncProperty.hubVersion: record.ackedHubVersion,
+                ]))
+        #expect(report.applied == 1)
+        #expect(report.rejected == 1)
+        let rejected = try world.hubStore.rejectedRows(site: "site-a", table: nil, includeApplied: false)
+        #expect(rejected.count == 1)
+        #expect(rejected.allSatisfy { $0.reason.contains("column 'id' of table 'people' is part of its primary key") })
+        #expect(try world.hubRows("people").count == 1)
+        _ = try world.exportReturn("site-a")
+        if kind == .sqlite {
+            #expect(throws: (any Error).self) {
+                try world.hubDatabase.execute("INSERT INTO people (id, name, age) VALUES (NULL, 'typed at HQ', 3)")
+            }
+            #expect(try world.hubRows("people").count == 1)
+        }
+    }
+
     /// A value a column cannot carry that is already in an embedded hub (stored by an older release, or typed in
     /// the `sqlite3` shell) stops the export with a message naming the table, the row's key and the column; one
     /// with a form in its column's type (text 'yes' in a boolean column) is carried in that form.

@@ -297,7 +297,8 @@ public final class SQLiteHubStore: HubStore {
             var text = Identifier.quoted(column.name)
             let declared = SQLiteSchema.declaredType(for: column.type)
             if !declared.isEmpty { text += " \(declared)" }
-            if !column.nullable { text += " NOT NULL" }
+            // A key column is NOT NULL, as PostgreSQL makes it: SQLite would take a NULL key otherwise.
+            if !column.nullable || schema.primaryKey.contains(column.name) { text += " NOT NULL" }
             return text
         }
         parts += [
@@ -363,8 +364,15 @@ public final class SQLiteHubStore: HubStore {
         let oldKeyMatch = schema.primaryKey.map { "\(Identifier.quoted($0)) = OLD.\(Identifier.quoted($0))" }
             .joined(separator: " AND ")
         let keyChanged = SQLText.anyChanged(schema.primaryKey)
+        // SQLite lets a key column that is not declared NOT NULL hold NULL; such a row could never be stamped, sent
+        // or found again, so a write of one at the hub is refused with the table's name.
+        let nullKey = schema.primaryKey.map { "NEW.\(Identifier.quoted($0)) IS NULL" }.joined(separator: " OR ")
+        let nullKeyMessage =
+            "table \(schema.name): a synced row needs a value in every primary-key column "
+            + "(\(schema.primaryKey.joined(separator: ", "))); FieldSync cannot sync a row with a NULL key"
         let stamp = """
-            UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1;
+            SELECT RAISE(ABORT, \(SQLText.literal(nullKeyMessage))) WHERE \(nullKey);
+                UPDATE _fieldsync_counter SET version = version + 1 WHERE id = 1;
                 UPDATE \(table) SET sync_version = (SELECT version FROM _fieldsync_counter WHERE id = 1),
                     sync_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
                     sync_origin_client = NULL
