@@ -28,7 +28,9 @@ public enum Identifier {
         "FieldSync table and column names are 1 to 63 bytes of ASCII letters, digits and '_', not starting with a digit"
 
     /// The columns every synced table carries on the hub, which no synced table may have itself.
-    public static let hubBookkeepingColumns = ["sync_version", "sync_modified_at", "sync_deleted", "sync_origin_client"]
+    public static let hubBookkeepingColumns = [
+        "sync_version", "sync_modified_at", "sync_deleted", "sync_origin_client",
+    ]
 
     /// Why `name` may never be a synced table, or `nil` when it may.
     ///

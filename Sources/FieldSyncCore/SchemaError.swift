@@ -3,7 +3,8 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is; compare with the static members.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String {
-            case invalidName, reservedName, duplicateColumn, missingPrimaryKey, unsupportedType, unknownTable, valueMismatch
+            case invalidName, reservedName, duplicateColumn, missingPrimaryKey, unsupportedType, unknownTable,
+                valueMismatch
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }

@@ -49,7 +49,8 @@ public struct TableSchema: Sendable, Hashable, Codable {
             guard Identifier.isValidSQLName(column.name) else {
                 throw SchemaError(
                     .invalidName, table: name, column: column.name,
-                    message: "column name '\(column.name)' of table '\(name)' is not supported: \(Identifier.sqlNameRule)")
+                    message:
+                        "column name '\(column.name)' of table '\(name)' is not supported: \(Identifier.sqlNameRule)")
             }
             guard seen.insert(column.name.lowercased()).inserted else {
                 throw SchemaError(

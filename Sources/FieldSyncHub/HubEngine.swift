@@ -66,7 +66,6 @@ public final class HubEngine {
             ])
     }
 
-
     private func importBundle(paths: [String], refusal: inout BundleRefusal) throws -> IngestReport {
         let reader = try BundleReader(paths: paths, logger: logger)
         let header = reader.header

@@ -10,7 +10,9 @@ extension NodeDirectory {
     func logUnreadableBundle(_ file: String, _ error: any Error) {
         switch configuration.role {
         case .hub:
-            if let engine = try? hubEngine() { engine.logRefusal(of: (error as? BundleError)?.path ?? file, error: error) }
+            if let engine = try? hubEngine() {
+                engine.logRefusal(of: (error as? BundleError)?.path ?? file, error: error)
+            }
         case .site:
             logRefusalAtSite(error, files: [file])
         }
