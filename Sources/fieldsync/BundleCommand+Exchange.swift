@@ -218,10 +218,12 @@ extension BundleCommand {
                         // A split bundle still arriving waits, without a refusal in the node's log.
                         do {
                             _ = try BundleReader(paths: group)
-                        } catch where Drop.waitsForParts(error) {
+                        } catch let error where Drop.waitsForParts(error) {
                             refuse(group, error)
                             continue
-                        } catch {}
+                        } catch {
+                            // Any other fault is found and reported by the import itself.
+                        }
                     }
                     var result: ImportResult
                     switch node.configuration.role {

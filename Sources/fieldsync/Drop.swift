@@ -48,9 +48,8 @@ enum Drop {
             let name = (file as NSString).lastPathComponent
             var target = "\(destination)/\(name)"
             var copy = 1
-            while FileManager.default.fileExists(atPath: target) || FileManager.default.fileExists(
-                atPath: target + ".reason")
-            {
+            func taken(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+            while taken(target) || taken(target + ".reason") {
                 copy += 1
                 let stem = name.hasSuffix(".fsb") ? String(name.dropLast(4)) : name
                 target = "\(destination)/\(stem)-\(copy)\(name.hasSuffix(".fsb") ? ".fsb" : "")"

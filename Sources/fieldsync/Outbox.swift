@@ -55,6 +55,7 @@ struct OutboxLock {
 /// Prints (on standard error, so that `--json` output stays one document) what ``OutboxLock/sweep(_:)`` removed.
 func reportSwept(_ removed: [String]) {
     guard !removed.isEmpty else { return }
-    FileHandle.standardError.write(Data(("note: removed \(removed.count) unfinished bundle file\(removed.count == 1 ? "" : "s") left by an interrupted "
-            + "export: \(removed.joined(separator: ", "))\n").utf8))
+    let files = "unfinished bundle file\(removed.count == 1 ? "" : "s")"
+    let line = "note: removed \(removed.count) \(files) left by an interrupted export: "
+    FileHandle.standardError.write(Data((line + removed.joined(separator: ", ") + "\n").utf8))
 }

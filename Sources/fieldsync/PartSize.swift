@@ -9,7 +9,9 @@ enum PartSize {
     /// - Throws: `ValidationError` naming `option`, for text that is not a size or a size outside
     ///   ``BundleWriter/partSizeRange``.
     static func parse(_ text: String, option: String) throws -> Int64 {
-        let units: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024]
+        let units: [Character: Double] = [
+            "K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024,
+        ]
         var number = Substring(text)
         var multiplier = 1.0
         if let last = number.last?.uppercased().first, let unit = units[last] {
