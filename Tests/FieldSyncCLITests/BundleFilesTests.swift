@@ -139,20 +139,30 @@ import Testing
         #expect(try Self.partFiles(hubOutbox).isEmpty)
     }
 
-    /// A real export killed mid-write: whatever it left is gone after the next export.
+    /// A real export killed mid-write (as soon as a `.part` file shows, if it shows before the export ends):
+    /// whatever it left is removed by the next export, which names it.
     @Test func killedExportIsSweptByTheNextOne() throws {
-        let (network, _) = try Self.network(rows: Self.bulkRows)
+        let rows = Self.bulkRows.replacingOccurrences(of: "x < 300", with: "x < 3000")
+        let (network, _) = try Self.network(rows: rows)
         let outbox = network.directory.file("site-a/bundles/outbox")
+        try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: FieldSyncCommand.executable)
         process.arguments = ["bundle", "export", "--dir", network.siteDirectory("site-a"), "--part-size", "8K"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        for _ in 0..<20_000 where process.isRunning {
+            if try !Self.partFiles(outbox).isEmpty { break }
+            usleep(500)
+        }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        // Whether it died before, during or after writing, the next export leaves only finished files.
-        try network.succeed(["bundle", "export", "--dir", "site-a", "--part-size", "8K", "--force"])
+        let left = try Self.partFiles(outbox)
+        let next = try network.succeed(["bundle", "export", "--dir", "site-a", "--part-size", "8K", "--force"])
+        if !left.isEmpty {
+            #expect(next.stderr.contains("left by an interrupted export"), "\(next.stderr)")
+        }
         #expect(try Self.partFiles(outbox).isEmpty)
     }
 
