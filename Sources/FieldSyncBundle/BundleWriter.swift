@@ -74,6 +74,11 @@ public final class BundleWriter {
         public var bytes: Int64
     }
 
+    /// The part sizes a person may ask for: from 8 KiB (room for the header, the trailer and some ciphertext) to
+    /// 1 TiB. The writer also refuses a limit too small for a bundle's header, and a bundle that would need more
+    /// than 10,000 parts.
+    public static let partSizeRange: ClosedRange<Int64> = (8 << 10)...(1 << 40)
+
     private let configuration: Configuration
     private let manifest: BundleManifest
     private let envelope: EnvelopeWriter

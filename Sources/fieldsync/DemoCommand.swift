@@ -168,7 +168,7 @@ private final class DemoTour {
         line("Then the hub writes each site a return bundle with what the others sent.")
         command("bundle export --dir NODE", "(into NODE/bundles/outbox/; at the hub, one bundle per site)")
         command("bundle import --dir NODE FILE…", "(checks the sender's signature first, then applies all or nothing)")
-        line("A USB stick, a drop folder or HTTP carries each file; here each import reads the file where it was")
+        line("A person carries each file (USB stick, shared folder); here each import reads the file where it was")
         line("written.")
         _ = try exchange()
         for site in sites {

@@ -49,7 +49,9 @@ struct FieldSyncCommand: ParsableCommand {
         abstract: "Keep field-site databases in step with a headquarters hub, over any road.",
         discussion: """
             FieldSync moves changes between sites and a hub as bundles: single files, signed by the sender and \
-            encrypted to the recipient, that travel over HTTP, a drop folder or a USB stick.
+            encrypted to the recipient. In this release a bundle file is carried by hand (a USB stick, a shared \
+            folder) from one node's outbox to the other's inbox and applied with 'fieldsync bundle import'. HTTP \
+            sync, a hub service watching a drop folder, a site agent and courier commands are planned, not here yet.
 
             Exit status: 0 when the command did what was asked; 1 when something was refused or failed (a bundle, \
             a key, a store, a file, a value), with one 'error:' line saying what and where; 64 only when the \

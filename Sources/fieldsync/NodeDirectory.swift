@@ -162,6 +162,10 @@ struct NodeDirectory {
     var keysDirectory: String { resolve(configuration.keys) }
     var inboxDirectory: String { resolve(configuration.inbox) }
     var outboxDirectory: String { resolve(configuration.outbox) }
+    /// Where `bundle import --from` (or from the inbox) moves the bundles it applied: `bundles/processed/`.
+    var processedDirectory: String { "\(resolve("bundles"))/processed" }
+    /// Where `bundle import --from` (or from the inbox) moves the bundles it refused: `bundles/rejected/`.
+    var rejectedDirectory: String { "\(resolve("bundles"))/rejected" }
 
     /// The node's own secret keys.
     func loadKeys() throws -> NodeKeys {
@@ -171,7 +175,7 @@ struct NodeDirectory {
     /// Creates the bundle folders.
     func createFolders() throws {
         for folder in [
-            inboxDirectory, outboxDirectory, "\(resolve("bundles"))/processed", "\(resolve("bundles"))/rejected",
+            inboxDirectory, outboxDirectory, processedDirectory, rejectedDirectory,
         ] {
             try Files.makeFolder(folder)
         }

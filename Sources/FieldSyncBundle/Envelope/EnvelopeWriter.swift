@@ -77,7 +77,9 @@ final class EnvelopeWriter {
         let overhead = Int64(8 + 4 + headerBytes.count + PartFraming.tailSize + 1024)
         guard configuration.partSizeLimit >= overhead + 4096 else {
             throw BundleError(
-                .invalidArgument, "part size limit \(configuration.partSizeLimit) is too small for this bundle")
+                .invalidArgument,
+                "part size limit \(configuration.partSizeLimit) bytes is too small for this bundle: its header and "
+                    + "trailer need at least \(overhead + 4096)")
         }
         partCapacity = configuration.partSizeLimit - overhead
         plaintext = []
@@ -204,6 +206,13 @@ final class EnvelopeWriter {
         if parts.count == 1 {
             // The first part is complete: the total digest so far is its digest; carry it on from there.
             totalDigest = Digest(copying: parts[0].digest)
+        }
+        guard parts.count < PartFraming.maxParts else {
+            throw BundleError(
+                .invalidArgument,
+                "the bundle needs more than \(PartFraming.maxParts) parts of at most \(configuration.partSizeLimit) "
+                    + "bytes, more than a reader accepts; write it with a larger part size",
+                path: configuration.directory)
         }
         let tempPath = "\(configuration.directory)/\(configuration.baseName).\(parts.count + 1).fsb.part"
         let file = try FileDescriptor.create(tempPath, exclusive: false)

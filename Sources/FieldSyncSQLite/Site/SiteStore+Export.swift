@@ -82,6 +82,8 @@ extension SiteStore {
             try connection.withTransaction {
                 try recordProblems(problems)
                 try setState("last_export_at", .text(nowText()))
+                try setState("last_export_acknowledged_return", .integer(try stateInteger("last_return_sequence")))
+                try setState("last_export_hub_version", .integer(try stateInteger("hub_version")))
                 try log(
                     "export", sequence: sequence, rows: changes, status: "ok",
                     message: "bundle \(bundleWriter.header.bundleID), changes through \(counters.value)")
@@ -94,6 +96,25 @@ extension SiteStore {
             try? connection.execute("ROLLBACK")
             throw error
         }
+    }
+
+    /// Whether a new bundle would tell the hub nothing: this site has written a bundle before, no change is waiting
+    /// for the hub's acknowledgement, and the return bundle and hub version the last bundle acknowledged are still
+    /// the latest this site has applied.
+    ///
+    /// A change the hub has not acknowledged yet always counts as something to send (a bundle may have been lost
+    /// on its way), so this never holds back a change.
+    public func hasNothingToSend() throws -> Bool {
+        guard try stateInteger("last_export_sequence") > 0,
+            case .integer(let acknowledgedReturn) = try state("last_export_acknowledged_return"),
+            case .integer(let hubVersion) = try state("last_export_hub_version"),
+            acknowledgedReturn == (try stateInteger("last_return_sequence")),
+            hubVersion == (try stateInteger("hub_version"))
+        else { return false }
+        let acknowledged = try counters().acknowledged
+        let pending = try connection.scalar(
+            "SELECT count(*) FROM _fieldsync_rows WHERE local_seq > ?1 AND local_seq > 0", [.integer(acknowledged)])
+        return pending == .integer(0)
     }
 
     /// Keeps the records left out pending past this bundle's acknowledgement, and lists them for `status`.
