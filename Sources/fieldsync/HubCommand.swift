@@ -49,6 +49,7 @@ struct HubCommand: ParsableCommand {
                 if node.configuration.store == nil { node.configuration.store = "hub.sqlite" }
                 try node.createFolders()
                 let (identity, created) = try node.ensureKeys()
+                node.recordOwnKey(identity)
                 try node.applyConfiguredRules(to: node.openStore(create: id))
                 try node.save()
                 print("Hub '\(id)' is ready in \(dir)/")

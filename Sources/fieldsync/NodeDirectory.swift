@@ -45,6 +45,10 @@ struct NodeConfiguration: Codable {
     var hubKeyEpoch: UInt32?
     /// Site: the fingerprint of the hub's key as accepted by `site init`.
     var hubKeyFingerprint: String?
+    /// The key epoch of this node's own secret key (`keys/ID.key`) as first used; see ``NodeDirectory/loadKeys()``.
+    var keyEpoch: UInt32?
+    /// The fingerprint of this node's own key as first used (or as last replaced with a newer epoch).
+    var keyFingerprint: String?
     /// Largest bundle part file in bytes (default 4,000,000,000, below FAT32's limit).
     var partSizeLimit: Int64?
     /// Hub: conflict rules by table, applied to the store whenever a hub command opens it (see
@@ -58,6 +62,7 @@ struct NodeConfiguration: Codable {
         case hubPublicKey = "hub_public_key", partSizeLimit = "part_size_limit", storePassword = "store_password"
         case dataSchema = "data_schema", conflictRules = "conflict_rules"
         case hubKeyEpoch = "hub_key_epoch", hubKeyFingerprint = "hub_key_fingerprint"
+        case keyEpoch = "key_epoch", keyFingerprint = "key_fingerprint"
     }
 
     static let fileName = "fieldsync.json"
@@ -83,6 +88,8 @@ extension NodeConfiguration {
         hubPublicKey = try container.decodeIfPresent(String.self, forKey: .hubPublicKey)
         hubKeyEpoch = try container.decodeIfPresent(UInt32.self, forKey: .hubKeyEpoch)
         hubKeyFingerprint = try container.decodeIfPresent(String.self, forKey: .hubKeyFingerprint)
+        keyEpoch = try container.decodeIfPresent(UInt32.self, forKey: .keyEpoch)
+        keyFingerprint = try container.decodeIfPresent(String.self, forKey: .keyFingerprint)
         partSizeLimit = try container.decodeIfPresent(Int64.self, forKey: .partSizeLimit)
         conflictRules = try container.decodeIfPresent([String: ConfiguredRule].self, forKey: .conflictRules)
         notify = try container.decodeIfPresent(NotifySettings.self, forKey: .notify)
@@ -167,9 +174,59 @@ struct NodeDirectory {
     /// Where `bundle import --from` (or from the inbox) moves the bundles it refused: `bundles/rejected/`.
     var rejectedDirectory: String { "\(resolve("bundles"))/rejected" }
 
-    /// The node's own secret keys.
+    /// The node's own secret keys, checked against what this node used before.
+    ///
+    /// The key file must name this node (`id` of fieldsync.json). Its epoch and fingerprint are recorded in
+    /// fieldsync.json (`key_epoch`, `key_fingerprint`) the first time they are used; after that, another key under
+    /// the same epoch or an older epoch (a key file from another node's or an old backup) is refused, so that a hub
+    /// never signs return bundles with a key its sites do not trust, and a newer epoch (the node's keys replaced
+    /// with `fieldsync keys generate --epoch`) is recorded with a note.
+    ///
+    /// - Throws: ``BundleError`` naming the key file, what it holds and what was expected.
     func loadKeys() throws -> NodeKeys {
-        try KeyStore.readSecret(at: "\(keysDirectory)/\(configuration.id).key")
+        let path = "\(keysDirectory)/\(configuration.id).key"
+        let keys = try KeyStore.readSecret(at: path)
+        let identity = keys.identity
+        guard identity.id == configuration.id else {
+            throw BundleError(
+                .invalidKey,
+                "holds the secret key of '\(identity.id)', but this node is '\(configuration.id)' (field 'id' of "
+                    + "\(configurationPath)); put this node's own key file back", path: path)
+        }
+        if let epoch = configuration.keyEpoch, let fingerprint = configuration.keyFingerprint {
+            if identity.epoch < epoch {
+                throw BundleError(
+                    .keyEpoch,
+                    "holds key epoch \(identity.epoch) of '\(identity.id)', older than epoch \(epoch) this node uses "
+                        + "(field 'key_epoch' of \(configurationPath)): that key is retired; put the current key "
+                        + "file back", path: path)
+            }
+            if identity.epoch == epoch, identity.fingerprint != fingerprint {
+                throw BundleError(
+                    .invalidKey,
+                    "holds another key of '\(identity.id)' (fingerprint \(identity.fingerprint)) than the one this "
+                        + "node uses under epoch \(epoch) (\(fingerprint), field 'key_fingerprint' of "
+                        + "\(configurationPath)); put this node's key file back. A node's new keys take the next "
+                        + "epoch ('fieldsync keys generate --epoch \(epoch + 1)')", path: path)
+            }
+            if identity.epoch == epoch { return keys }
+            printError(
+                "note: \(path) holds new keys of '\(identity.id)' (epoch \(identity.epoch), fingerprint "
+                    + "\(identity.fingerprint)); this node uses them from now on")
+        }
+        var updated = self
+        updated.configuration.keyEpoch = nil
+        updated.recordOwnKey(identity)
+        try updated.save()
+        return keys
+    }
+
+    /// Records the epoch and fingerprint of this node's own key (`key_epoch`, `key_fingerprint`) unless recorded
+    /// already; `hub init` and `site init` call it, ``loadKeys()`` checks against it.
+    mutating func recordOwnKey(_ identity: PublicIdentity) {
+        guard configuration.keyEpoch == nil || configuration.keyFingerprint == nil else { return }
+        configuration.keyEpoch = identity.epoch
+        configuration.keyFingerprint = identity.fingerprint
     }
 
     /// Creates the bundle folders.

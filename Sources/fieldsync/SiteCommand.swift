@@ -86,6 +86,8 @@ struct SiteCommand: ParsableCommand {
                     node.configuration.inbox = existing.configuration.inbox
                     node.configuration.outbox = existing.configuration.outbox
                     node.configuration.partSizeLimit = existing.configuration.partSizeLimit
+                    node.configuration.keyEpoch = existing.configuration.keyEpoch
+                    node.configuration.keyFingerprint = existing.configuration.keyFingerprint
                     node.configuration.hubPublicKey = "\(existing.configuration.keys)/\(hub.id).pub"
                     previous = (
                         try Data(contentsOf: URL(fileURLWithPath: node.configurationPath)),
@@ -106,6 +108,7 @@ struct SiteCommand: ParsableCommand {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     try node.createFolders()
                     let (identity, keysCreated) = try node.ensureKeys()
+                    node.recordOwnKey(identity)
                     if FileManager.default.fileExists(atPath: hubKeyPath) {
                         guard try KeyStore.readPublic(at: hubKeyPath) == hub else {
                             throw refusal("\(hubKeyPath) holds another key for '\(hub.id)'; remove it first")

@@ -7,6 +7,59 @@ import Testing
 @Suite struct KeyTrustTests {
     static let schema = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');"
 
+    /// A node's own secret key file swapped for another (another hub's key of the same id, an older backup, another
+    /// node's file) is refused before anything is signed with it; a newer epoch (the node's keys replaced) is taken.
+    @Test func aNodeRefusesASecretKeyFileThatIsNotItsOwn() throws {
+        let network = try CLINetwork()
+        try network.addSite("site-a", schema: Self.schema)
+        let hubKey = network.directory.file("hub/keys/hub.key")
+        let original = try Data(contentsOf: URL(fileURLWithPath: hubKey))
+        func export() throws -> FieldSyncCommand.Output {
+            try network.fieldsync(["bundle", "export", "--dir", network.hubDirectory])
+        }
+        func swap(in keyFile: String) throws {
+            try FileManager.default.removeItem(atPath: hubKey)
+            try FileManager.default.copyItem(atPath: keyFile, toPath: hubKey)
+        }
+
+        // Another hub's key, also called 'hub', under the same epoch.
+        let other = try network.directory.directory("other-hub")
+        try network.succeed(["keys", "generate", "hub", "--dir", other])
+        try swap(in: "\(other)/hub.key")
+        var output = try export()
+        #expect(output.status == 1, "\(output.stdout)")
+        #expect(!output.stdout.contains("Wrote bundle"), "\(output.stdout)")
+        for fragment in ["hub/keys/hub.key", "another key of 'hub'", "key_fingerprint"] {
+            #expect(output.stderr.contains(fragment), "\(output.stderr)")
+        }
+
+        // Another node's secret key under the hub's file name.
+        try swap(in: network.directory.file("site-a/keys/site-a.key"))
+        output = try export()
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("holds the secret key of 'site-a', but this node is 'hub'"), "\(output.stderr)")
+
+        // The hub's own key again works; a newer epoch is taken and from then on the old key is refused as retired.
+        func restore() throws {
+            try FileManager.default.removeItem(atPath: hubKey)
+            #expect(
+                FileManager.default.createFile(
+                    atPath: hubKey, contents: original, attributes: [.posixPermissions: 0o600]))
+        }
+        try restore()
+        #expect(try export().status == 0)
+        let newer = try network.directory.directory("newer-hub")
+        try network.succeed(["keys", "generate", "hub", "--dir", newer, "--epoch", "2"])
+        try swap(in: "\(newer)/hub.key")
+        output = try export()
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stderr.contains("holds new keys of 'hub' (epoch 2"), "\(output.stderr)")
+        try restore()
+        output = try export()
+        #expect(output.status == 1)
+        #expect(output.stderr.contains("older than epoch 2"), "\(output.stderr)")
+    }
+
     @Test func siteRefusesAKeyFileThatIsNotItsHubsKey() throws {
         let network = try CLINetwork()
         try network.addSite("site-a", schema: Self.schema)
