@@ -52,14 +52,14 @@ final class PayloadReader {
         guard manifest.format == BundleManifest.formatName, manifest.version == 1 else {
             throw BundleError(
                 .malformedManifest,
-                "the manifest is '\(manifest.format)' version \(manifest.version), not "
+                "the manifest is '\(Identifier.shown(manifest.format))' version \(manifest.version), not "
                     + "\(BundleManifest.formatName) version 1", path: name)
         }
         guard manifest.sender == header.sender else {
             throw BundleError(
                 .senderMismatch,
-                "the encrypted manifest names sender '\(manifest.sender)' but the bundle is signed by "
-                    + "'\(header.sender)'; refusing it", path: name)
+                "the encrypted manifest names sender '\(Identifier.shown(manifest.sender))' but the bundle is "
+                    + "signed by '\(header.sender)'; refusing it", path: name)
         }
         guard manifest.bundleID == header.bundleID, manifest.kind == header.kind,
             manifest.recipient == header.recipient
@@ -70,7 +70,8 @@ final class PayloadReader {
                     + "recipient); refusing it", path: name)
         }
         guard manifest.encoding == BundleManifest.encodingName else {
-            throw BundleError(.malformedManifest, "unknown batch encoding '\(manifest.encoding)'", path: name)
+            throw BundleError(
+                .malformedManifest, "unknown batch encoding '\(Identifier.shown(manifest.encoding))'", path: name)
         }
         guard
             manifest.changeColumns == BundleManifest.changeColumnNames
@@ -104,12 +105,15 @@ final class PayloadReader {
         let prefix = String(format: "batches/%06d.", seen.count + 1)
         guard entry.path.hasPrefix(prefix), entry.path.hasSuffix(".tsv") else {
             throw BundleError(
-                .unsafeArchive, "unexpected payload entry '\(entry.path)' (expected \(prefix)TABLE.tsv)", path: name)
+                .unsafeArchive,
+                "unexpected payload entry '\(Identifier.shown(entry.path))' (expected \(prefix)TABLE.tsv)", path: name)
         }
         let tableName = String(entry.path.dropFirst(prefix.count).dropLast(4))
         guard let schema = manifest.table(named: tableName) else {
             throw BundleError(
-                .malformedManifest, "batch \(entry.path) names table '\(tableName)', which the manifest does not list",
+                .malformedManifest,
+                "batch \(Identifier.shown(entry.path)) names table '\(Identifier.shown(tableName))', which the "
+                    + "manifest does not list",
                 path: name)
         }
         let storage = storages.storage(count: Int(entry.size))

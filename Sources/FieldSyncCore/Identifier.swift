@@ -20,6 +20,20 @@ public enum Identifier {
         return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "_") }
     }
 
+    /// `text` (a name or value a file, a bundle or a person supplied) as a message may quote it: at most 64
+    /// characters, with "…" when cut, and control and format characters (escape sequences, line breaks, bidi
+    /// overrides) shown as `?`, so that a message printed to a terminal or kept in a log stays one short line.
+    public static func shown(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        let kept = scalars.prefix(64).map { scalar -> Unicode.Scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator: "?"
+            default: scalar
+            }
+        }
+        return String(String.UnicodeScalarView(kept)) + (scalars.count > 64 ? "…" : "")
+    }
+
     /// The rule for table and column names, as said to a person whose name breaks it.
     ///
     /// One name travels unchanged through a bundle's manifest and batch file names, SQLite and PostgreSQL (which

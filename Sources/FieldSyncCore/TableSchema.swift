@@ -36,7 +36,7 @@ public struct TableSchema: Sendable, Hashable, Codable {
         guard Identifier.isValidSQLName(name) else {
             throw SchemaError(
                 .invalidName, table: name,
-                message: "table name '\(name)' is not supported: \(Identifier.sqlNameRule)")
+                message: "table name '\(Identifier.shown(name))' is not supported: \(Identifier.sqlNameRule)")
         }
         if let reason = Identifier.reservedTableReason(name) {
             throw SchemaError(.reservedName, table: name, message: "table \(reason) and cannot be synced")
@@ -50,7 +50,8 @@ public struct TableSchema: Sendable, Hashable, Codable {
                 throw SchemaError(
                     .invalidName, table: name, column: column.name,
                     message:
-                        "column name '\(column.name)' of table '\(name)' is not supported: \(Identifier.sqlNameRule)")
+                        "column name '\(Identifier.shown(column.name))' of table '\(name)' is not supported: "
+                        + Identifier.sqlNameRule)
             }
             guard seen.insert(column.name.lowercased()).inserted else {
                 throw SchemaError(

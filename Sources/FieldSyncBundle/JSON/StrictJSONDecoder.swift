@@ -1,3 +1,5 @@
+import FieldSyncCore
+
 /// Decodes `Decodable` types from JSON read by ``StrictJSON``, with the format's rules for numbers and keys.
 ///
 /// - An integer field takes only an integer literal (`4`, `-5`; never `4.0`, `4e0` or `-0`) whose value fits the
@@ -31,7 +33,7 @@ struct StrictJSONDecoder {
             for object in context.objects {
                 for key in object.keys where !object.used.contains(key) {
                     let field = (object.path.map(\.stringValue) + [key]).joined(separator: ".")
-                    throw StrictJSONError(message: "unknown key '\(field)'")
+                    throw StrictJSONError(message: "unknown key '\(Identifier.shown(field))'")
                 }
             }
         }
