@@ -91,6 +91,21 @@ import Testing
         }
     }
 
+    /// The format and capabilities are read before the signature is checked, so anyone can write them: a refusal
+    /// quotes them short and without control characters (the hub keeps it in its log and prints it).
+    @Test func anUnsignedHostileFormatOrCapabilityIsQuotedShortAndPrintable() throws {
+        let hostile = "\u{1b}]0;owned\u{07}\n" + String(repeating: "x", count: 30_000)
+        for edit: (inout BundleHeader) -> Void in [{ $0.format = hostile }, { $0.requires.append(hostile) }] {
+            var fixture = try Fixture()
+            try fixture.image.editHeader(edit)
+            try fixture.image.write()
+            let result = outcome { _ = try BundleReader(paths: fixture.paths) }
+            let message = try #require(result.error).message
+            #expect(message.utf8.count < 1000)
+            #expect(!message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }, "\(message.prefix(80))")
+        }
+    }
+
     @Test func anEditedHeaderThatIsNotResignedIsRefused() throws {
         var fixture = try Fixture()
         try fixture.image.editHeader { $0.requires.append("something-new") }

@@ -87,7 +87,8 @@ final class EnvelopeReader {
     /// Refuses a newer format version or a required capability this FieldSync lacks.
     static func checkVersion(_ header: HeaderPreamble, path: String) throws {
         guard header.format == BundleHeader.formatName else {
-            throw BundleError(.notABundle, "not a FieldSync bundle (format '\(header.format)')", path: path)
+            throw BundleError(
+                .notABundle, "not a FieldSync bundle (format '\(Identifier.shown(header.format))')", path: path)
         }
         guard header.version >= 1 else {
             throw BundleError(.notABundle, "bundle format version \(header.version) is not valid", path: path)
@@ -100,10 +101,13 @@ final class EnvelopeReader {
         }
         let unknown = header.requires.filter { !BundleHeader.knownCapabilities.contains($0) }
         guard unknown.isEmpty else {
+            // Read before the signature is checked: quoted short, and at most three of them.
+            let named = unknown.prefix(3).map { "'\(Identifier.shown($0))'" }.joined(separator: ", ")
+            let more = unknown.count > 3 ? " and \(unknown.count - 3) more" : ""
             throw BundleError(
                 .unknownCapability,
-                "bundle requires capability \(unknown.map { "'\($0)'" }.joined(separator: ", ")) that this FieldSync "
-                    + "does not support; upgrade FieldSync", path: path)
+                "bundle requires capability \(named)\(more) that this FieldSync does not support; upgrade FieldSync",
+                path: path)
         }
     }
 
